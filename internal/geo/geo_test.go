@@ -231,4 +231,3 @@ func BenchmarkEnrichDerive(b *testing.B) {
 		e.Enrich(&l)
 	}
 }
-
