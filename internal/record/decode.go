@@ -1,0 +1,837 @@
+package record
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+	"unsafe"
+)
+
+// Decode parses one VehicleLocationRead JSON object into l, overwriting
+// every field of l. l.Raw is set to raw, and l.Extras and l.SourceData are
+// sub-slices of raw: none of them is copied, so the caller must not modify
+// raw while l is in use. Strings are copied (into one allocation per
+// record), so they stay valid whatever happens to raw.
+//
+// Decoding follows the API contract (see the package doc of Location):
+//   - every field of VehicleLocationRead; unknown fields are ignored;
+//   - location null or absent: HasPosition false. Otherwise it must be a
+//     GeoJSON Point whose coordinates are 2 or 3 JSON numbers or numeric
+//     strings ("-122.4"), in [lon, lat(, alt)] order;
+//   - h3_index_11: a JSON integer (read as a 64-bit integer, never through
+//     float64), its hexadecimal string form ("8b2a1072b59ffff", optional 0x),
+//     or a decimal string; null or absent leaves H3[11] = 0;
+//   - date-times: RFC 3339 with or without fraction, with Z or an offset
+//     (or none: read as UTC); converted to UTC;
+//   - number fields: JSON numbers or numeric strings, as float64;
+//   - extras and source_data: kept as raw JSON (nil when null or absent).
+//
+// Decode checks types and syntax; Validate checks what a record needs to be
+// published (ids, coordinates range, H3 cell validity, required times). A
+// malformed JSON document yields Reason "decode"; a field of the wrong type
+// yields the reason of that field (e.g. "bad_coordinates", "invalid_h3",
+// "bad_timestamp", "bad_number", "bad_type"). Every error is an *Invalid.
+//
+// Decode allocates twice per typical record: once for all its strings and
+// once for the values behind its nullable pointer fields.
+func Decode(raw []byte, l *Location) error {
+	*l = Location{Raw: raw}
+	var d decoder
+	d.data = raw
+	if err := d.record(l); err != nil {
+		return err
+	}
+	d.finish(l)
+	return nil
+}
+
+// String slots. The first nPlain are plain strings of Location; the rest are
+// *string fields.
+const (
+	sID = iota
+	sFleetID
+	sConnectionID
+	sSourceName
+	sSourceID
+	sSourceDataHash
+	sFleetRef // first pointer slot
+	sTspID
+	sTspSlug
+	sExecutionID
+	sScheduleID
+	sVehicleID
+	sDriverID
+	sCoDriverID
+	sSourceDriverID
+	sSourceVehicleID
+	sSourceCoDriverID
+	sCity
+	sProvince
+	sCountryCode
+	sSpeedUnit
+	sOdometerUnit
+	sFuelValueUnit
+	sOilPressureUnit
+	sCoolantTemperatureUnit
+	nStr
+
+	nPlain = sFleetRef
+)
+
+// Float slots (all *float64 fields).
+const (
+	fSpeed = iota
+	fOdometer
+	fFuelLevel
+	fFuelValue
+	fEngineHours
+	fOilPressure
+	fCoolantTemperature
+	fAltitude
+	nFloat
+)
+
+// Nullable time slots.
+const (
+	tDeletedAt = iota
+	tOccurredAt
+	nTime
+)
+
+type span struct{ off, n int }
+
+type decoder struct {
+	scanner
+	// The contents of all string fields, materialized as one string at the
+	// end. They fill buf, then spill to the heap. (A slice of a local array
+	// stored in the decoder would move the array to the heap: the methods
+	// store through a pointer.)
+	buf   [512]byte
+	n     int
+	spill []byte
+	// tmp is scratch for escaped strings that are parsed, not kept.
+	tmp [64]byte
+
+	strs   [nStr]span
+	strSet uint32
+	fs     [nFloat]float64
+	fSet   uint32
+	ts     [nTime]time.Time
+	tSet   uint32
+}
+
+// boxes holds the values behind a record's pointer fields, so that they
+// cost one allocation instead of one each.
+type boxes struct {
+	s [nStr - nPlain]string
+	f [nFloat]float64
+	t [nTime]time.Time
+}
+
+func (d *decoder) record(l *Location) error {
+	if d.peek() != '{' {
+		if d.pos >= len(d.data) {
+			return &Invalid{Field: "record", Value: "", Reason: ReasonDecode, Msg: "empty input"}
+		}
+		return d.invalidAt("record", ReasonDecode, "not a JSON object", d.pos)
+	}
+	d.pos++
+	if d.peek() == '}' {
+		d.pos++
+	} else {
+		for {
+			if d.peek() != '"' {
+				return d.syntax("record")
+			}
+			key, raw, ok := d.str()
+			if !ok {
+				return d.syntax("record")
+			}
+			if raw {
+				key = unquote(d.tmp[:0], key)
+			}
+			if d.peek() != ':' {
+				return d.syntax("record")
+			}
+			d.pos++
+			d.ws()
+			if err := d.field(key, l); err != nil {
+				return err
+			}
+			c := d.peek()
+			d.pos++
+			if c == '}' {
+				break
+			}
+			if c != ',' {
+				return d.syntaxAt("record", d.pos-1)
+			}
+		}
+	}
+	if d.peek() != 0 {
+		return d.syntax("record")
+	}
+	return nil
+}
+
+func (d *decoder) field(key []byte, l *Location) error {
+	if d.pos >= len(d.data) {
+		return d.syntax(string(key))
+	}
+	switch string(key) {
+	case "id":
+		return d.strField(sID, "id", ReasonBadID)
+	case "fleet_id":
+		return d.strField(sFleetID, "fleet_id", ReasonBadFleetID)
+	case "connection_id":
+		return d.strField(sConnectionID, "connection_id", ReasonBadType)
+	case "source_name":
+		return d.strField(sSourceName, "source_name", ReasonBadType)
+	case "source_id":
+		return d.strField(sSourceID, "source_id", ReasonBadType)
+	case "source_data_hash":
+		return d.strField(sSourceDataHash, "source_data_hash", ReasonBadType)
+	case "fleet_ref":
+		return d.strField(sFleetRef, "fleet_ref", ReasonBadType)
+	case "tsp_id":
+		return d.strField(sTspID, "tsp_id", ReasonBadType)
+	case "tsp_slug":
+		return d.strField(sTspSlug, "tsp_slug", ReasonBadType)
+	case "execution_id":
+		return d.strField(sExecutionID, "execution_id", ReasonBadType)
+	case "schedule_id":
+		return d.strField(sScheduleID, "schedule_id", ReasonBadType)
+	case "vehicle_id":
+		return d.strField(sVehicleID, "vehicle_id", ReasonBadType)
+	case "driver_id":
+		return d.strField(sDriverID, "driver_id", ReasonBadType)
+	case "co_driver_id":
+		return d.strField(sCoDriverID, "co_driver_id", ReasonBadType)
+	case "source_driver_id":
+		return d.strField(sSourceDriverID, "source_driver_id", ReasonBadType)
+	case "source_vehicle_id":
+		return d.strField(sSourceVehicleID, "source_vehicle_id", ReasonBadType)
+	case "source_co_driver_id":
+		return d.strField(sSourceCoDriverID, "source_co_driver_id", ReasonBadType)
+	case "speed_unit":
+		return d.strField(sSpeedUnit, "speed_unit", ReasonBadType)
+	case "odometer_unit":
+		return d.strField(sOdometerUnit, "odometer_unit", ReasonBadType)
+	case "fuel_value_unit":
+		return d.strField(sFuelValueUnit, "fuel_value_unit", ReasonBadType)
+	case "oil_pressure_unit":
+		return d.strField(sOilPressureUnit, "oil_pressure_unit", ReasonBadType)
+	case "coolant_temperature_unit":
+		return d.strField(sCoolantTemperatureUnit, "coolant_temperature_unit", ReasonBadType)
+	case "created_at":
+		return d.timeField(&l.CreatedAt, "created_at")
+	case "updated_at":
+		return d.timeField(&l.UpdatedAt, "updated_at")
+	case "deleted_at":
+		return d.nullTimeField(tDeletedAt, "deleted_at")
+	case "occurred_at":
+		return d.nullTimeField(tOccurredAt, "occurred_at")
+	case "speed":
+		return d.numField(fSpeed, "speed")
+	case "odometer":
+		return d.numField(fOdometer, "odometer")
+	case "fuel_level":
+		return d.numField(fFuelLevel, "fuel_level")
+	case "fuel_value":
+		return d.numField(fFuelValue, "fuel_value")
+	case "engine_hours":
+		return d.numField(fEngineHours, "engine_hours")
+	case "oil_pressure":
+		return d.numField(fOilPressure, "oil_pressure")
+	case "coolant_temperature":
+		return d.numField(fCoolantTemperature, "coolant_temperature")
+	case "h3_index_11":
+		return d.h3Field(l)
+	case "location":
+		return d.location(l)
+	case "inferred_address":
+		return d.address()
+	case "extras":
+		return d.rawField(&l.Extras, "extras")
+	case "source_data":
+		return d.rawField(&l.SourceData, "source_data")
+	default:
+		if !d.skip(0) {
+			return d.syntax(string(key))
+		}
+		return nil
+	}
+}
+
+// strField decodes a string (or null) into string slot i. null clears a
+// pointer field and, as in encoding/json, leaves a plain one unchanged.
+func (d *decoder) strField(i int, field, badType string) error {
+	start := d.pos
+	switch d.peek() {
+	case '"':
+		c, raw, ok := d.str()
+		if !ok {
+			return d.syntaxAt(field, start)
+		}
+		if raw {
+			c = unquote(d.tmp[:0], c)
+		}
+		d.strs[i] = d.keep(c)
+		d.strSet |= 1 << i
+		return nil
+	case 'n':
+		if !d.literal("null") {
+			return d.syntaxAt(field, start)
+		}
+		if i >= nPlain {
+			d.strSet &^= 1 << i
+		}
+		return nil
+	}
+	return d.invalidAt(field, badType, "not a string", start)
+}
+
+// strContent scans a string value and returns its decoded content, which is
+// valid until the next call.
+func (d *decoder) strContent() ([]byte, bool) {
+	c, raw, ok := d.str()
+	if !ok {
+		return nil, false
+	}
+	if raw {
+		c = unquote(d.tmp[:0], c)
+	}
+	return c, true
+}
+
+// keep appends a string field's content to the arena.
+func (d *decoder) keep(c []byte) span {
+	if d.spill == nil {
+		if d.n+len(c) <= len(d.buf) {
+			copy(d.buf[d.n:], c)
+			d.n += len(c)
+			return span{d.n - len(c), len(c)}
+		}
+		d.spill = make([]byte, d.n, 2*(d.n+len(c)))
+		copy(d.spill, d.buf[:d.n])
+	}
+	d.spill = append(d.spill, c...)
+	return span{len(d.spill) - len(c), len(c)}
+}
+
+func (d *decoder) arena() []byte {
+	if d.spill != nil {
+		return d.spill
+	}
+	return d.buf[:d.n]
+}
+
+func (d *decoder) timeField(dst *time.Time, field string) error {
+	start := d.pos
+	switch d.peek() {
+	case '"':
+		c, ok := d.strContent()
+		if !ok {
+			return d.syntaxAt(field, start)
+		}
+		t, ok := parseTime(c)
+		if !ok {
+			return d.invalidAt(field, ReasonBadTimestamp, "", start)
+		}
+		*dst = t
+		return nil
+	case 'n':
+		if !d.literal("null") {
+			return d.syntaxAt(field, start)
+		}
+		return nil // Validate reports a missing required time.
+	}
+	return d.invalidAt(field, ReasonBadTimestamp, "", start)
+}
+
+func (d *decoder) nullTimeField(i int, field string) error {
+	var t time.Time
+	if d.peek() == 'n' {
+		if !d.literal("null") {
+			return d.syntax(field)
+		}
+		d.tSet &^= 1 << i
+		return nil
+	}
+	if err := d.timeField(&t, field); err != nil {
+		return err
+	}
+	d.ts[i] = t
+	d.tSet |= 1 << i
+	return nil
+}
+
+func (d *decoder) numField(i int, field string) error {
+	start := d.pos
+	if d.peek() == 'n' {
+		if !d.literal("null") {
+			return d.syntaxAt(field, start)
+		}
+		d.fSet &^= 1 << i
+		return nil
+	}
+	f, err := d.numberValue(field, ReasonBadNumber)
+	if err != nil {
+		return err
+	}
+	d.fs[i] = f
+	d.fSet |= 1 << i
+	return nil
+}
+
+// numberValue decodes a JSON number or a numeric string as float64.
+func (d *decoder) numberValue(field, reason string) (float64, error) {
+	start := d.pos
+	c := d.peek()
+	var tok []byte
+	switch {
+	case c == '"':
+		s, ok := d.strContent()
+		if !ok {
+			return 0, d.syntaxAt(field, start)
+		}
+		tok = trimSpace(s)
+		if !isNumber(tok) {
+			return 0, d.invalidAt(field, reason, "not a number", start)
+		}
+	case c == '-' || '0' <= c && c <= '9':
+		var ok bool
+		if tok, _, ok = d.number(); !ok {
+			return 0, d.syntaxAt(field, start)
+		}
+	default:
+		if !d.skip(0) {
+			return 0, d.syntaxAt(field, start)
+		}
+		return 0, d.invalidAt(field, reason, "not a number", start)
+	}
+	// The string does not outlive the call: a range error (the only
+	// possible one after isNumber) is discarded.
+	f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(tok), len(tok)), 64)
+	if err != nil {
+		return 0, d.invalidAt(field, reason, "number out of range", start)
+	}
+	return f, nil
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func (d *decoder) h3Field(l *Location) error {
+	const field = "h3_index_11"
+	start := d.pos
+	var (
+		v  uint64
+		ok bool
+	)
+	switch c := d.peek(); {
+	case c == 'n':
+		if !d.literal("null") {
+			return d.syntaxAt(field, start)
+		}
+		l.H3[11] = 0
+		return nil
+	case c == '"':
+		s, sok := d.strContent()
+		if !sok {
+			return d.syntaxAt(field, start)
+		}
+		v, ok = parseH3String(s)
+	case c == '-' || '0' <= c && c <= '9':
+		tok, isInt, nok := d.number()
+		if !nok {
+			return d.syntaxAt(field, start)
+		}
+		if isInt {
+			v, ok = parseUint(tok)
+		}
+	default:
+		if !d.skip(0) {
+			return d.syntaxAt(field, start)
+		}
+	}
+	if !ok || v == 0 {
+		return d.invalidAt(field, ReasonInvalidH3, "not a 64-bit H3 index", start)
+	}
+	// Indexes above MaxInt64 are kept (as negative int64) for Validate to
+	// reject with the value named: no H3 cell has bit 63 set.
+	l.H3[11] = int64(v)
+	return nil
+}
+
+// parseH3String reads "0x8b2a1072b59ffff", "8b2a1072b59ffff" or a decimal
+// string. A string of decimal digits only is decimal: a resolution-11 cell
+// in hexadecimal always contains the letter b (its resolution nibble), so
+// the two forms never collide for a valid cell.
+func parseH3String(s []byte) (uint64, bool) {
+	s = trimSpace(s)
+	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		return parseHex(s[2:])
+	}
+	if v, ok := parseUint(s); ok {
+		return v, true
+	}
+	return parseHex(s)
+}
+
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n := v*10 + uint64(c-'0')
+		if v > (1<<64-1)/10 || n < v*10 {
+			return 0, false
+		}
+		v = n
+	}
+	return v, true
+}
+
+func parseHex(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 16 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		h := hexVal(c)
+		if h < 0 {
+			return 0, false
+		}
+		v = v<<4 | uint64(h)
+	}
+	return v, true
+}
+
+// location decodes a GeoJSON Point (or null).
+func (d *decoder) location(l *Location) error {
+	const field = "location.coordinates"
+	start := d.pos
+	switch d.peek() {
+	case 'n':
+		if !d.literal("null") {
+			return d.syntaxAt("location", start)
+		}
+		l.HasPosition, l.Longitude, l.Latitude = false, 0, 0
+		d.fSet &^= 1 << fAltitude
+		return nil
+	case '{':
+	default:
+		if !d.skip(0) {
+			return d.syntaxAt("location", start)
+		}
+		return d.invalidAt(field, ReasonBadCoordinates, "location is not a GeoJSON Point", start)
+	}
+	d.pos++
+	var (
+		isPoint  bool
+		coords   [3]float64
+		n        = -1  // number of coordinates; -1 until seen
+		coordErr error // reported only for a Point: another type's coordinates are not ours to judge
+	)
+	if d.peek() == '}' {
+		d.pos++
+	} else {
+		for {
+			if d.peek() != '"' {
+				return d.syntax("location")
+			}
+			key, ok := d.strContent()
+			if !ok {
+				return d.syntax("location")
+			}
+			if d.peek() != ':' {
+				return d.syntax("location")
+			}
+			d.pos++
+			d.ws()
+			switch string(key) {
+			case "type":
+				vstart := d.pos
+				if d.peek() != '"' {
+					if !d.skip(0) {
+						return d.syntaxAt("location.type", vstart)
+					}
+					isPoint = false
+					break
+				}
+				t, ok := d.strContent()
+				if !ok {
+					return d.syntaxAt("location.type", vstart)
+				}
+				isPoint = string(t) == "Point"
+			case "coordinates":
+				var err error
+				if n, err = d.coordinates(&coords); err != nil {
+					if err.(*Invalid).Reason == ReasonDecode {
+						return err
+					}
+					coordErr, n = err, 0
+				}
+			default:
+				if !d.skip(0) {
+					return d.syntax("location")
+				}
+			}
+			c := d.peek()
+			d.pos++
+			if c == '}' {
+				break
+			}
+			if c != ',' {
+				return d.syntaxAt("location", d.pos-1)
+			}
+		}
+	}
+	if !isPoint {
+		return d.invalidAt(field, ReasonBadCoordinates, "location is not a GeoJSON Point", start)
+	}
+	if n < 0 {
+		return d.invalidAt(field, ReasonBadCoordinates, "Point without coordinates", start)
+	}
+	if coordErr != nil {
+		return coordErr
+	}
+	l.HasPosition = true
+	l.Longitude, l.Latitude = coords[0], coords[1]
+	if n == 3 {
+		d.fs[fAltitude] = coords[2]
+		d.fSet |= 1 << fAltitude
+	} else {
+		d.fSet &^= 1 << fAltitude
+	}
+	return nil
+}
+
+// coordinates decodes [lon, lat] or [lon, lat, alt]; items are numbers or
+// numeric strings.
+func (d *decoder) coordinates(dst *[3]float64) (int, error) {
+	const field = "location.coordinates"
+	start := d.pos
+	// bad reports the whole array and moves past it, so that the caller can
+	// go on scanning the location object.
+	bad := func(msg string) (int, error) {
+		s := scanner{data: d.data, pos: start}
+		if !s.skip(0) {
+			return 0, d.syntaxAt(field, d.pos)
+		}
+		d.pos = s.pos
+		return 0, &Invalid{Field: field, Value: truncValue(d.data[start:s.pos]), Reason: ReasonBadCoordinates, Msg: msg}
+	}
+	if d.peek() != '[' {
+		if !d.skip(0) {
+			return 0, d.syntaxAt(field, start)
+		}
+		return bad("coordinates is not an array")
+	}
+	d.pos++
+	n := 0
+	if d.peek() == ']' {
+		d.pos++
+		return bad("want 2 or 3 coordinates, got 0")
+	}
+	for {
+		if n == 3 {
+			return bad("want 2 or 3 coordinates, got more")
+		}
+		istart := d.pos
+		c := d.peek()
+		if c != '"' && c != '-' && (c < '0' || c > '9') {
+			if !d.skip(0) {
+				return 0, d.syntaxAt(field, istart)
+			}
+			return bad("coordinate is not a number")
+		}
+		f, err := d.numberValue(field, ReasonBadCoordinates)
+		if err != nil {
+			if e, ok := err.(*Invalid); ok && e.Reason != ReasonDecode {
+				return bad("coordinate is not a number")
+			}
+			return 0, err
+		}
+		dst[n] = f
+		n++
+		c = d.peek()
+		d.pos++
+		if c == ']' {
+			break
+		}
+		if c != ',' {
+			return 0, d.syntaxAt(field, d.pos-1)
+		}
+	}
+	if n < 2 {
+		return bad("want 2 or 3 coordinates, got 1")
+	}
+	return n, nil
+}
+
+// address decodes inferred_address {city, province, country_code}.
+func (d *decoder) address() error {
+	const field = "inferred_address"
+	start := d.pos
+	switch d.peek() {
+	case 'n':
+		if !d.literal("null") {
+			return d.syntaxAt(field, start)
+		}
+		d.strSet &^= 1<<sCity | 1<<sProvince | 1<<sCountryCode
+		return nil
+	case '{':
+	default:
+		if !d.skip(0) {
+			return d.syntaxAt(field, start)
+		}
+		return d.invalidAt(field, ReasonBadType, "not an object", start)
+	}
+	d.pos++
+	if d.peek() == '}' {
+		d.pos++
+		return nil
+	}
+	for {
+		if d.peek() != '"' {
+			return d.syntax(field)
+		}
+		key, ok := d.strContent()
+		if !ok {
+			return d.syntax(field)
+		}
+		if d.peek() != ':' {
+			return d.syntax(field)
+		}
+		d.pos++
+		d.ws()
+		var err error
+		switch string(key) {
+		case "city":
+			err = d.strField(sCity, "inferred_address.city", ReasonBadType)
+		case "province":
+			err = d.strField(sProvince, "inferred_address.province", ReasonBadType)
+		case "country_code":
+			err = d.strField(sCountryCode, "inferred_address.country_code", ReasonBadType)
+		default:
+			if !d.skip(0) {
+				err = d.syntax(field)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		c := d.peek()
+		d.pos++
+		if c == '}' {
+			return nil
+		}
+		if c != ',' {
+			return d.syntaxAt(field, d.pos-1)
+		}
+	}
+}
+
+// rawField keeps any JSON value but null as a sub-slice of the input.
+func (d *decoder) rawField(dst *json.RawMessage, field string) error {
+	start := d.pos
+	if d.peek() == 'n' {
+		if !d.literal("null") {
+			return d.syntaxAt(field, start)
+		}
+		*dst = nil
+		return nil
+	}
+	if !d.skip(0) {
+		return d.syntaxAt(field, start)
+	}
+	*dst = d.data[start:d.pos:d.pos]
+	return nil
+}
+
+func (d *decoder) finish(l *Location) {
+	var all string
+	if a := d.arena(); len(a) > 0 {
+		all = string(a)
+	}
+	plain := [nPlain]*string{&l.ID, &l.FleetID, &l.ConnectionID, &l.SourceName, &l.SourceID, &l.SourceDataHash}
+	for i, p := range plain {
+		if d.strSet&(1<<i) != 0 {
+			sp := d.strs[i]
+			*p = all[sp.off : sp.off+sp.n]
+		}
+	}
+	if d.strSet>>nPlain == 0 && d.fSet == 0 && d.tSet == 0 {
+		return
+	}
+	b := new(boxes)
+	ptrs := [nStr - nPlain]**string{
+		&l.FleetRef, &l.TspID, &l.TspSlug, &l.ExecutionID, &l.ScheduleID, &l.VehicleID,
+		&l.DriverID, &l.CoDriverID, &l.SourceDriverID, &l.SourceVehicleID, &l.SourceCoDriverID,
+		&l.InferredCity, &l.InferredProvince, &l.InferredCountryCode,
+		&l.SpeedUnit, &l.OdometerUnit, &l.FuelValueUnit, &l.OilPressureUnit, &l.CoolantTemperatureUnit,
+	}
+	for j, p := range ptrs {
+		if d.strSet&(1<<(j+nPlain)) != 0 {
+			sp := d.strs[j+nPlain]
+			b.s[j] = all[sp.off : sp.off+sp.n]
+			*p = &b.s[j]
+		}
+	}
+	fptrs := [nFloat]**float64{
+		&l.Speed, &l.Odometer, &l.FuelLevel, &l.FuelValue, &l.EngineHours,
+		&l.OilPressure, &l.CoolantTemperature, &l.Altitude,
+	}
+	for i, p := range fptrs {
+		if d.fSet&(1<<i) != 0 {
+			b.f[i] = d.fs[i]
+			*p = &b.f[i]
+		}
+	}
+	tptrs := [nTime]**time.Time{&l.DeletedAt, &l.OccurredAt}
+	for i, p := range tptrs {
+		if d.tSet&(1<<i) != 0 {
+			b.t[i] = d.ts[i]
+			*p = &b.t[i]
+		}
+	}
+}
+
+// invalidAt reports the value starting at start as invalid. The value is
+// re-scanned to quote it whole (truncated), since the caller may have
+// stopped in its middle.
+func (d *decoder) invalidAt(field, reason, msg string, start int) *Invalid {
+	s := scanner{data: d.data, pos: start}
+	s.ws()
+	start = s.pos
+	end := len(d.data)
+	if s.skip(0) {
+		end = s.pos
+	}
+	return &Invalid{Field: field, Value: truncValue(d.data[start:end]), Reason: reason, Msg: msg}
+}
+
+func (d *decoder) syntax(field string) *Invalid { return d.syntaxAt(field, d.pos) }
+
+func (d *decoder) syntaxAt(field string, off int) *Invalid {
+	off = min(off, len(d.data))
+	return &Invalid{
+		Field:  field,
+		Value:  truncValue(d.data[off:]),
+		Reason: ReasonDecode,
+		Msg:    "invalid JSON at offset " + strconv.Itoa(off),
+	}
+}

@@ -1,0 +1,99 @@
+package record
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/uber/h3-go/v4"
+)
+
+// Validate reports why l cannot be published as is, as an *Invalid, or nil.
+// It checks, in this order:
+//   - id: present and a UUID (missing_id, bad_id);
+//   - fleet_id: present (the contract allows null, but it is the Kafka key)
+//     and a UUID (missing_fleet_id, bad_fleet_id);
+//   - created_at and updated_at: present (missing_timestamp); they are
+//     required by the contract and non-null in the Avro schema;
+//   - the position, when there is one: latitude in -90..90, longitude in
+//     -180..180, all coordinates finite (bad_coordinates);
+//   - h3_index_11, when set: a valid H3 cell of resolution 11 (invalid_h3).
+//
+// A record without position and without h3_index_11 is valid. UUIDs must be
+// in canonical 8-4-4-4-12 form, either case. Other fields are published as
+// the API sent them.
+func (l *Location) Validate() error {
+	switch {
+	case l.ID == "":
+		return &Invalid{Field: "id", Value: "null", Reason: ReasonMissingID}
+	case !IsUUID(l.ID):
+		return &Invalid{Field: "id", Value: quoteValue(l.ID), Reason: ReasonBadID}
+	case l.FleetID == "":
+		return &Invalid{Field: "fleet_id", Value: "null", Reason: ReasonMissingFleetID}
+	case !IsUUID(l.FleetID):
+		return &Invalid{Field: "fleet_id", Value: quoteValue(l.FleetID), Reason: ReasonBadFleetID}
+	case l.CreatedAt.IsZero():
+		return &Invalid{Field: "created_at", Value: "null", Reason: ReasonMissingTimestamp}
+	case l.UpdatedAt.IsZero():
+		return &Invalid{Field: "updated_at", Value: "null", Reason: ReasonMissingTimestamp}
+	}
+	if l.HasPosition {
+		if msg := checkPosition(l); msg != "" {
+			return &Invalid{Field: "location.coordinates", Value: l.coordinatesValue(), Reason: ReasonBadCoordinates, Msg: msg}
+		}
+	}
+	if c := l.H3[11]; c != 0 {
+		if cell := h3.Cell(c); !cell.IsValid() || cell.Resolution() != 11 {
+			return &Invalid{Field: "h3_index_11", Value: strconv.FormatUint(uint64(c), 10), Reason: ReasonInvalidH3}
+		}
+	}
+	return nil
+}
+
+func checkPosition(l *Location) string {
+	switch {
+	case !finite(l.Latitude) || !finite(l.Longitude) || l.Altitude != nil && !finite(*l.Altitude):
+		return "coordinates must be finite"
+	case l.Latitude < -90 || l.Latitude > 90:
+		return "latitude out of range -90..90"
+	case l.Longitude < -180 || l.Longitude > 180:
+		return "longitude out of range -180..180"
+	}
+	return ""
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// coordinatesValue formats the position as GeoJSON coordinates, [lon, lat(, alt)].
+func (l *Location) coordinatesValue() string {
+	b := []byte{'['}
+	b = strconv.AppendFloat(b, l.Longitude, 'g', -1, 64)
+	b = append(b, ',')
+	b = strconv.AppendFloat(b, l.Latitude, 'g', -1, 64)
+	if l.Altitude != nil {
+		b = append(b, ',')
+		b = strconv.AppendFloat(b, *l.Altitude, 'g', -1, 64)
+	}
+	return string(append(b, ']'))
+}
+
+// IsUUID reports whether s is a UUID in canonical form
+// (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, hexadecimal digits of either case).
+// Any version and variant is accepted: the API's ids are opaque.
+func IsUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		c := s[i]
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if c != '-' {
+				return false
+			}
+			continue
+		}
+		if hexVal(c) < 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,106 @@
+package record
+
+import (
+	"errors"
+	"math"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		raw    string
+		mutate func(*Location)
+		field  string // "" = valid
+		reason string
+		value  string
+	}{
+		{name: "sample", raw: sample},
+		{name: "no position", raw: withField("location", "null")},
+		{name: "no h3", raw: withField("h3_index_11", "null")},
+		{name: "neither", raw: withField("location", "null"), mutate: func(l *Location) { l.H3[11] = 0 }},
+		{name: "upper-case uuid", raw: withField("id", `"9B2D6F1E-8A3C-4D5E-B6F7-0A1B2C3D4E5F"`)},
+		{name: "edges", raw: withField("location", `{"type":"Point","coordinates":[-180,90]}`), mutate: func(l *Location) { l.H3[11] = 0 }},
+		{name: "edges 2", raw: withField("location", `{"type":"Point","coordinates":[180,-90,-12.5]}`), mutate: func(l *Location) { l.H3[11] = 0 }},
+		{name: "missing id", raw: withField("id", ""), field: "id", reason: ReasonMissingID, value: "null"},
+		{name: "null id", raw: withField("id", "null"), field: "id", reason: ReasonMissingID, value: "null"},
+		{name: "empty id", raw: withField("id", `""`), field: "id", reason: ReasonMissingID, value: "null"},
+		{name: "short id", raw: withField("id", `"9b2d6f1e-8a3c-4d5e-b6f7-0a1b2c3d4e5"`), field: "id", reason: ReasonBadID, value: `"9b2d6f1e-8a3c-4d5e-b6f7-0a1b2c3d4e5"`},
+		{name: "id no dashes", raw: withField("id", `"9b2d6f1e8a3c4d5eb6f70a1b2c3d4e5f0000"`), field: "id", reason: ReasonBadID},
+		{name: "id non-hex", raw: withField("id", `"9b2d6f1e-8a3c-4d5e-b6f7-0a1b2c3d4e5g"`), field: "id", reason: ReasonBadID},
+		{name: "null fleet", raw: withField("fleet_id", "null"), field: "fleet_id", reason: ReasonMissingFleetID, value: "null"},
+		{name: "absent fleet", raw: withField("fleet_id", ""), field: "fleet_id", reason: ReasonMissingFleetID, value: "null"},
+		{name: "bad fleet", raw: withField("fleet_id", `"acme"`), field: "fleet_id", reason: ReasonBadFleetID, value: `"acme"`},
+		{name: "no created_at", raw: withField("created_at", "null"), field: "created_at", reason: ReasonMissingTimestamp, value: "null"},
+		{name: "no updated_at", raw: withField("updated_at", ""), field: "updated_at", reason: ReasonMissingTimestamp, value: "null"},
+		{name: "lat > 90", raw: withField("location", `{"type":"Point","coordinates":[10,90.5]}`), field: "location.coordinates", reason: ReasonBadCoordinates, value: "[10,90.5]"},
+		{name: "lat < -90", raw: withField("location", `{"type":"Point","coordinates":[10,-91]}`), field: "location.coordinates", reason: ReasonBadCoordinates, value: "[10,-91]"},
+		{name: "swapped", raw: withField("location", `{"type":"Point","coordinates":[37.7,-122.4]}`), field: "location.coordinates", reason: ReasonBadCoordinates, value: "[37.7,-122.4]"},
+		{name: "lon > 180", raw: withField("location", `{"type":"Point","coordinates":["180.0001",0,1]}`), field: "location.coordinates", reason: ReasonBadCoordinates, value: "[180.0001,0,1]"},
+		{name: "NaN", raw: sample, mutate: func(l *Location) { l.Latitude = math.NaN() }, field: "location.coordinates", reason: ReasonBadCoordinates},
+		{name: "Inf", raw: sample, mutate: func(l *Location) { l.Longitude = math.Inf(-1) }, field: "location.coordinates", reason: ReasonBadCoordinates},
+		{name: "Inf altitude", raw: sample, mutate: func(l *Location) { a := math.Inf(1); l.Altitude = &a }, field: "location.coordinates", reason: ReasonBadCoordinates},
+		{name: "h3 not a cell", raw: withField("h3_index_11", "12345"), field: "h3_index_11", reason: ReasonInvalidH3, value: "12345"},
+		{name: "h3 res 10", raw: withField("h3_index_11", `"8a283082800ffff"`), field: "h3_index_11", reason: ReasonInvalidH3, value: "622203769584680959"},
+		{name: "h3 bad digit", raw: withField("h3_index_11", `"8b283082800ffff"`), field: "h3_index_11", reason: ReasonInvalidH3},
+		{name: "h3 > MaxInt64", raw: withField("h3_index_11", "18446744073709551615"), field: "h3_index_11", reason: ReasonInvalidH3, value: "18446744073709551615"},
+		// Precedence: the first problem in the documented order wins.
+		{name: "id before fleet", raw: withField("id", "null"), mutate: func(l *Location) { l.FleetID = "" }, field: "id", reason: ReasonMissingID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := mustDecode(t, tt.raw)
+			if tt.mutate != nil {
+				tt.mutate(l)
+			}
+			err := l.Validate()
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			var inv *Invalid
+			if !errors.As(err, &inv) {
+				t.Fatalf("Validate() = %v, want *Invalid", err)
+			}
+			if inv.Field != tt.field || inv.Reason != tt.reason || (tt.value != "" && inv.Value != tt.value) {
+				t.Errorf("Validate() = %#v, want Field %q Reason %q Value %q", inv, tt.field, tt.reason, tt.value)
+			}
+		})
+	}
+}
+
+func TestInvalidError(t *testing.T) {
+	tests := []struct {
+		err  Invalid
+		want string
+	}{
+		{Invalid{Field: "h3_index_11", Value: "12345", Reason: ReasonInvalidH3}, "h3_index_11 = 12345: not a valid resolution-11 H3 cell"},
+		{Invalid{Field: "fleet_id", Value: "null", Reason: ReasonMissingFleetID}, "fleet_id = null: required"},
+		{Invalid{Field: "id", Value: `"x"`, Reason: ReasonBadID}, `id = "x": not a UUID`},
+		{Invalid{Field: "location.coordinates", Value: "[1,91]", Reason: ReasonBadCoordinates, Msg: "latitude out of range -90..90"}, "location.coordinates = [1,91]: latitude out of range -90..90"},
+	}
+	for _, tt := range tests {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("Error() = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+func TestInvalidValueTruncated(t *testing.T) {
+	var l Location
+	big := `{"speed":"` + string(make([]byte, 0)) + `0123456789012345678901234567890123456789012345678901234567890123456789x"}`
+	err := Decode([]byte(big), &l)
+	var inv *Invalid
+	if !errors.As(err, &inv) || len(inv.Value) > maxValueLen+len("…") {
+		t.Fatalf("Decode = %#v, want Value truncated to %d bytes", err, maxValueLen)
+	}
+}
+
+func TestValidateAllocs(t *testing.T) {
+	l := mustDecode(t, sample)
+	if n := testing.AllocsPerRun(100, func() { _ = l.Validate() }); n != 0 {
+		t.Fatalf("Validate of a valid record allocates %v times, want 0", n)
+	}
+}
