@@ -6,8 +6,9 @@
 //
 // The encoder writes Avro binary by hand with append (zigzag varints, union
 // branch indexes, little-endian doubles) instead of going through a reflective
-// codec: it is on the hot path of every published record, and measured at
-// about an order of magnitude faster with no allocations (see
+// codec: it is on the hot path of every published record, and measured about
+// five times faster than hamba's Marshal of a tagged struct (including the
+// copy from record.Location), with no allocations against hamba's 17 (see
 // BenchmarkAppendEvent and BenchmarkHambaMarshal). Its output is checked
 // byte for byte against hamba/avro and decoded by a second implementation
 // (twmb/avro) in the tests. Because the encoder is written for one field
