@@ -1,0 +1,130 @@
+package catenasim
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config configures a Server. The zero value is usable: every zero field
+// takes the default stated on it.
+type Config struct {
+	Seed             int64         // default 1 (0 means 1)
+	Fleets           int           // default 3
+	VehiclesPerFleet int           // default 5
+	ReportInterval   time.Duration // each vehicle reports one point per interval, default 30s, minimum 1ms
+
+	ClientID     string        // default "demo"
+	ClientSecret string        // default "demo"
+	TokenTTL     time.Duration // expires_in of issued tokens, default 1h
+
+	Clock  Clock // default: real time
+	Faults Faults
+}
+
+// Faults selects deterministic fault injection. Zero disables every fault.
+//
+// Request-based faults (RateLimitEvery, ServerErrorEvery) count API requests,
+// that is every request under /v2/; token and health requests are not
+// counted. When both hit the same request the 429 wins.
+//
+// Point-based faults (LateEvery, MalformedEvery) are properties of the data:
+// they apply to every Nth point of each vehicle (by tick, with a per-vehicle
+// phase), so they are the same on every Server with the same seed.
+type Faults struct {
+	// RateLimitEvery makes every Nth API request fail with 429 and a
+	// Retry-After. 0 = never.
+	RateLimitEvery int
+	// RetryAfter is sent as the Retry-After header (whole seconds, rounded
+	// up) and as detail.retry_after_seconds. Default 1s.
+	RetryAfter time.Duration
+	// ServerErrorEvery makes every Nth API request fail with a 5xx, cycling
+	// 500 {"message":"Internal Server Error"}, 502 (an HTML body, as a proxy
+	// would send) and 503 {"message":"Service Unavailable"}. 0 = never.
+	ServerErrorEvery int
+	// Latency is added to every response (real time, so testing/synctest
+	// fakes it). The wait ends early when the request is cancelled.
+	Latency time.Duration
+	// DuplicateEvery repeats, at every Nth page boundary of a history
+	// listing (only_latest=false), the last record of page n at the start of
+	// page n+1. Pages of size 1 are never shifted. 0 = never.
+	DuplicateEvery int
+	// LateEvery makes every Nth point visible only LateBy after its
+	// occurred_at. 0 = never.
+	LateEvery int
+	// LateBy is the delay of late points. Default 10m.
+	LateBy time.Duration
+	// MalformedEvery makes every Nth point malformed, cycling the kinds
+	// MalformedMissingFleetID, MalformedCoordinates, MalformedInvalidH3 and
+	// a null h3_index_11 with valid coordinates (which is valid data: a
+	// consumer derives the cell; see Point.H3NullOnWire). 0 = never.
+	MalformedEvery int
+}
+
+// maxVehicles bounds Fleets*VehiclesPerFleet: the snapshot endpoint walks
+// every vehicle per request.
+const maxVehicles = 1_000_000
+
+func (c *Config) setDefaults() {
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Fleets == 0 {
+		c.Fleets = 3
+	}
+	if c.VehiclesPerFleet == 0 {
+		c.VehiclesPerFleet = 5
+	}
+	if c.ReportInterval == 0 {
+		c.ReportInterval = 30 * time.Second
+	}
+	if c.ClientID == "" {
+		c.ClientID = "demo"
+	}
+	if c.ClientSecret == "" {
+		c.ClientSecret = "demo"
+	}
+	if c.TokenTTL == 0 {
+		c.TokenTTL = time.Hour
+	}
+	if c.Clock == nil {
+		c.Clock = NewClock(time.Now(), 1)
+	}
+	if c.Faults.RetryAfter == 0 {
+		c.Faults.RetryAfter = time.Second
+	}
+	if c.Faults.LateBy == 0 {
+		c.Faults.LateBy = 10 * time.Minute
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Fleets < 0:
+		return fmt.Errorf("Fleets = %d: must not be negative", c.Fleets)
+	case c.VehiclesPerFleet < 0:
+		return fmt.Errorf("VehiclesPerFleet = %d: must not be negative", c.VehiclesPerFleet)
+	case int64(c.Fleets)*int64(c.VehiclesPerFleet) > maxVehicles:
+		return fmt.Errorf("Fleets*VehiclesPerFleet = %d: at most %d vehicles", int64(c.Fleets)*int64(c.VehiclesPerFleet), maxVehicles)
+	case c.ReportInterval < time.Millisecond:
+		return fmt.Errorf("ReportInterval = %s: must be at least 1ms", c.ReportInterval)
+	case c.TokenTTL < time.Second:
+		return fmt.Errorf("TokenTTL = %s: must be at least 1s", c.TokenTTL)
+	case c.Faults.RateLimitEvery < 0:
+		return fmt.Errorf("Faults.RateLimitEvery = %d: must not be negative", c.Faults.RateLimitEvery)
+	case c.Faults.ServerErrorEvery < 0:
+		return fmt.Errorf("Faults.ServerErrorEvery = %d: must not be negative", c.Faults.ServerErrorEvery)
+	case c.Faults.DuplicateEvery < 0:
+		return fmt.Errorf("Faults.DuplicateEvery = %d: must not be negative", c.Faults.DuplicateEvery)
+	case c.Faults.LateEvery < 0:
+		return fmt.Errorf("Faults.LateEvery = %d: must not be negative", c.Faults.LateEvery)
+	case c.Faults.MalformedEvery < 0:
+		return fmt.Errorf("Faults.MalformedEvery = %d: must not be negative", c.Faults.MalformedEvery)
+	case c.Faults.RetryAfter < 0:
+		return fmt.Errorf("Faults.RetryAfter = %s: must not be negative", c.Faults.RetryAfter)
+	case c.Faults.LateBy < 0:
+		return fmt.Errorf("Faults.LateBy = %s: must not be negative", c.Faults.LateBy)
+	case c.Faults.Latency < 0:
+		return fmt.Errorf("Faults.Latency = %s: must not be negative", c.Faults.Latency)
+	}
+	return nil
+}

@@ -1,0 +1,32 @@
+// Package catenasim is a simulated Catena Telematics API for the demo, the
+// sim command, docker compose and tests.
+//
+// One Server serves both the OAuth2 token endpoint and the REST API, like the
+// compose setup:
+//
+//	POST /realms/catena/protocol/openid-connect/token   client credentials (form or HTTP Basic)
+//	GET  /v2/telematics/vehicle-locations               only_latest snapshot or one vehicle's history
+//	GET  /v2/telematics/vehicles
+//	POST /v2/orgs/invitations                           201 new, 200 refreshed
+//	GET  /v2/orgs/invitations
+//	GET  /v2/orgs/invitations/{invitation_id}           unauthenticated, like the real API
+//	GET  /healthz
+//
+// The data is deterministic and stable across process restarts: every point
+// is a pure function of (Config.Seed, vehicle index, tick k). Vehicle i
+// reports at Unix epoch + k*ReportInterval + a per-vehicle offset, for every
+// k >= 0, and a point is served only once the clock has reached its
+// VisibleAt. Cursors encode positions in that data (tick or vehicle index),
+// not server-side state, so a cursor issued by one Server works on another
+// Server with the same seed, and across restarts. Only invitations live in
+// memory.
+//
+// The simulator writes the wire format from its own model and deliberately
+// imports no client or record package of this module, so a decoding bug in
+// the client is caught by tests instead of being mirrored here. Ground truth
+// for tests is available through Vehicles, Points and Stats.
+//
+// Faults (rate limiting, 5xx, latency, duplicate records across page
+// boundaries, late points, malformed points) are injected deterministically
+// by the knobs in Faults.
+package catenasim
