@@ -173,7 +173,7 @@ func (c *Client) retry(ctx context.Context, op, method, endpoint string, attempt
 			if errors.Is(err, cerr) {
 				return err
 			}
-			return fmt.Errorf("%w (%v)", err, cerr)
+			return fmt.Errorf("%w: %w", cerr, err)
 		}
 		if res.retryNow {
 			continue

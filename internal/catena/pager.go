@@ -104,6 +104,14 @@ var errNoItems = errors.New(`page envelope has no "items" array`)
 // decodePage decodes a page envelope. Items of type json.RawMessage are
 // copied out of body, which the caller may reuse afterwards.
 func decodePage[T any](body []byte) (*Page[T], error) {
+	var zero T
+	if _, ok := any(zero).(json.RawMessage); ok {
+		p, err := decodeRawPage(body)
+		if err != nil {
+			return nil, err
+		}
+		return any(p).(*Page[T]), nil
+	}
 	var env envelope[T]
 	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, err
