@@ -38,6 +38,7 @@ func BenchmarkPoint(b *testing.B) {
 	s, _ := New(Config{Clock: NewManualClock(t0)})
 	v := s.vehicles[0]
 	k := int64(0)
+	b.ReportAllocs()
 	for b.Loop() {
 		p := s.point(v, k)
 		k++

@@ -46,3 +46,19 @@ func TestSeedsDiffer(t *testing.T) {
 		t.Fatal("points differ between servers with the same seed")
 	}
 }
+
+func TestTokenClock(t *testing.T) {
+	tokClk := NewManualClock(t0.Add(1000 * time.Hour))
+	h := newHarness(t, Config{Clock: NewManualClock(t0.Add(-1000 * time.Hour)), TokenClock: tokClk})
+	claims, _ := decodeSeg(splitJWT(h.token)[1])
+	if want := t0.Add(1001 * time.Hour).Unix(); !containsInt(claims, want) {
+		t.Fatalf("exp not from TokenClock: %s", claims)
+	}
+	if r := h.get(locPath); r.status != 200 {
+		t.Fatalf("status %d", r.status)
+	}
+	tokClk.Advance(time.Hour)
+	if r := h.get(locPath); r.status != 401 {
+		t.Fatalf("token valid after TokenClock passed exp: %d", r.status)
+	}
+}

@@ -17,8 +17,17 @@ type Config struct {
 	ClientSecret string        // default "demo"
 	TokenTTL     time.Duration // expires_in of issued tokens, default 1h
 
-	Clock  Clock // default: real time
-	Faults Faults
+	// Clock is the simulated now: point visibility, invitation expiry and,
+	// unless TokenClock is set, token expiry. Default: real time.
+	Clock Clock
+	// TokenClock is the clock for token iat/exp and expiry checks. Default:
+	// Clock. When Clock is not real time (a start in the past, or a speed
+	// other than 1), the JWT exp claim is in simulated time: a client that
+	// compares exp with its own clock (as the official SDK does) needs
+	// TokenClock = NewClock(time.Now(), 1); a client that uses expires_in
+	// and refreshes on 401 works either way.
+	TokenClock Clock
+	Faults     Faults
 }
 
 // Faults selects deterministic fault injection. Zero disables every fault.
@@ -88,6 +97,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Clock == nil {
 		c.Clock = NewClock(time.Now(), 1)
+	}
+	if c.TokenClock == nil {
+		c.TokenClock = c.Clock
 	}
 	if c.Faults.RetryAfter == 0 {
 		c.Faults.RetryAfter = time.Second

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -218,3 +220,9 @@ func q(kv ...string) string {
 func ts(t time.Time) string { return t.Format(time.RFC3339Nano) }
 
 func decodeSeg(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+func splitJWT(tok string) []string { return strings.Split(tok, ".") }
+
+func containsInt(b []byte, n int64) bool {
+	return strings.Contains(string(b), strconv.FormatInt(n, 10))
+}

@@ -42,6 +42,16 @@ type Server struct {
 	bufs sync.Pool
 }
 
+// Paths served. The token endpoint is also served at "/protocol/openid-connect/token",
+// its path relative to the realm URL.
+const (
+	TokenPath            = "/realms/catena/protocol/openid-connect/token"
+	VehicleLocationsPath = "/v2/telematics/vehicle-locations"
+	VehiclesPath         = "/v2/telematics/vehicles"
+	InvitationsPath      = "/v2/orgs/invitations"
+	HealthzPath          = "/healthz"
+)
+
 // Endpoint names, the keys of Stats.Requests.
 const (
 	EndpointToken             = "token"
@@ -154,12 +164,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	path := r.URL.Path
 	switch {
-	case path == "/healthz":
+	case path == HealthzPath:
 		s.requests[epHealthz].Add(1)
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"ok"}`))
 		return
-	case path == "/realms/catena/protocol/openid-connect/token" || path == "/protocol/openid-connect/token":
+	case path == TokenPath || path == "/protocol/openid-connect/token":
 		s.requests[epToken].Add(1)
 		s.handleToken(w, r)
 		return
@@ -189,15 +199,15 @@ func (s *Server) route(method, path string) (ep int, h http.HandlerFunc, auth bo
 		writeAPIError(w, http.StatusMethodNotAllowed, "")
 	}
 	switch {
-	case path == "/v2/telematics/vehicle-locations":
+	case path == VehicleLocationsPath:
 		if method == http.MethodGet {
 			return epLocations, s.handleLocations, true
 		}
-	case path == "/v2/telematics/vehicles":
+	case path == VehiclesPath:
 		if method == http.MethodGet {
 			return epVehicles, s.handleVehicles, true
 		}
-	case path == "/v2/orgs/invitations":
+	case path == InvitationsPath:
 		switch method {
 		case http.MethodGet:
 			return epInvList, s.handleInvitationList, true

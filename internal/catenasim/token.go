@@ -80,7 +80,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "Invalid scopes: "+sc)
 		return
 	}
-	now := s.clock.Now()
+	now := s.cfg.TokenClock.Now()
 	ttl := int64(s.cfg.TokenTTL.Seconds())
 	claims := map[string]any{
 		"exp":   now.Unix() + ttl,
@@ -148,7 +148,7 @@ func (s *Server) checkBearer(r *http.Request) string {
 	if json.Unmarshal(payload, &c) != nil {
 		return "invalid token"
 	}
-	if s.clock.Now().Unix() >= c.Exp {
+	if s.cfg.TokenClock.Now().Unix() >= c.Exp {
 		return "token expired"
 	}
 	return ""
