@@ -265,3 +265,55 @@ func TestTokenEndpointRetried(t *testing.T) {
 		}
 	})
 }
+
+// TestTokenWaiterOutlivesCancelledLeader: the goroutine whose context ends
+// during the shared token request must not fail the others.
+func TestTokenWaiterOutlivesCancelledLeader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(t)
+		f.handle("GET /v2/telematics/vehicles", vehiclesOK)
+		var mu sync.Mutex
+		calls := 0
+		mux := http.NewServeMux()
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/token") {
+				mu.Lock()
+				calls++
+				first := calls == 1
+				mu.Unlock()
+				if first {
+					r.ParseForm()        // body read: the server now notices the client hanging up
+					<-r.Context().Done() // hangs until the leader gives up
+					return
+				}
+			}
+			f.mux.ServeHTTP(w, r)
+		})
+		c, err := New(Config{
+			APIURL: "http://catena.test", TokenURL: "http://catena.test/realms/catena/protocol/openid-connect/token",
+			ClientID: testClientID, ClientSecret: testClientSecret, HTTPClient: serve(t, mux),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaderCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		leaderErr := make(chan error, 1)
+		go func() {
+			_, err := c.Vehicles(VehicleQuery{}, "").Next(leaderCtx)
+			leaderErr <- err
+		}()
+		synctest.Wait() // the leader is now blocked in the token request
+		if _, err := c.Vehicles(VehicleQuery{}, "").Next(context.Background()); err != nil {
+			t.Fatalf("waiter failed with the leader's cancellation: %v", err)
+		}
+		if err := <-leaderErr; !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("leader err = %v, want DeadlineExceeded", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if calls != 2 {
+			t.Fatalf("token requests = %d, want 2", calls)
+		}
+	})
+}
