@@ -32,17 +32,20 @@ import (
 // yields the reason of that field (e.g. "bad_coordinates", "invalid_h3",
 // "bad_timestamp", "bad_number", "bad_type"). Every error is an *Invalid.
 //
+// On error, l still holds what could be decoded, so that a dead letter can
+// name the record: every other field when one field has the wrong type (the
+// first such error is returned, after checking the rest of the syntax), the
+// fields before the failure when the JSON is malformed.
+//
 // Decode allocates twice per typical record: once for all its strings and
 // once for the values behind its nullable pointer fields.
 func Decode(raw []byte, l *Location) error {
 	*l = Location{Raw: raw}
 	var d decoder
 	d.data = raw
-	if err := d.record(l); err != nil {
-		return err
-	}
+	err := d.record(l)
 	d.finish(l)
-	return nil
+	return err
 }
 
 // String slots. The first nPlain are plain strings of Location; the rest are
@@ -129,6 +132,7 @@ type boxes struct {
 }
 
 func (d *decoder) record(l *Location) error {
+	var firstErr error
 	if d.peek() != '{' {
 		if d.pos >= len(d.data) {
 			return &Invalid{Field: "record", Value: "", Reason: ReasonDecode, Msg: "empty input"}
@@ -155,8 +159,20 @@ func (d *decoder) record(l *Location) error {
 			}
 			d.pos++
 			d.ws()
+			start := d.pos
 			if err := d.field(key, l); err != nil {
-				return err
+				if err.(*Invalid).Reason == ReasonDecode {
+					return err
+				}
+				// Keep decoding: the other fields (id, vehicle_id,
+				// occurred_at, ...) make the dead letter useful.
+				if firstErr == nil {
+					firstErr = err
+				}
+				d.pos = start
+				if !d.skip(0) {
+					return d.syntaxAt(string(key), start)
+				}
 			}
 			c := d.peek()
 			d.pos++
@@ -171,7 +187,7 @@ func (d *decoder) record(l *Location) error {
 	if d.peek() != 0 {
 		return d.syntax("record")
 	}
-	return nil
+	return firstErr
 }
 
 func (d *decoder) field(key []byte, l *Location) error {

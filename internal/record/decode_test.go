@@ -280,6 +280,27 @@ func TestDecodeInvalid(t *testing.T) {
 	}
 }
 
+func TestDecodeErrorKeepsOtherFields(t *testing.T) {
+	var l Location
+	err := Decode([]byte(withField("speed", `"fast"`)), &l)
+	if err == nil || err.(*Invalid).Field != "speed" {
+		t.Fatalf("Decode = %v, want speed error", err)
+	}
+	if l.ID != "9b2d6f1e-8a3c-4d5e-b6f7-0a1b2c3d4e5f" || *l.VehicleID != "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d" || l.OccurredAt == nil || !l.HasPosition || l.Speed != nil {
+		t.Fatalf("after a field error, other fields are missing:\n%s", dump(&l))
+	}
+	// The first field error is returned; later ones do not replace it.
+	raw := `{"speed":true,"id":"x","h3_index_11":"zz","odometer":"y"}`
+	if err := Decode([]byte(raw), &l); err == nil || err.(*Invalid).Field != "speed" || l.ID != "x" {
+		t.Fatalf("Decode(%s) = %v, ID %q; want the speed error and id decoded", raw, err, l.ID)
+	}
+	// Malformed JSON after a field error is still reported as such.
+	raw = `{"speed":true,"id":"x",}`
+	if err := Decode([]byte(raw), &l); err == nil || err.(*Invalid).Reason != ReasonDecode {
+		t.Fatalf("Decode(%s) = %v, want a decode error", raw, err)
+	}
+}
+
 func TestDecodeResetsLocation(t *testing.T) {
 	var l Location
 	if err := Decode([]byte(sample), &l); err != nil {
