@@ -80,6 +80,14 @@ running_pid() {
 if PID=$(running_pid); then
   log "already running (pid $PID)"
 else
+  # Another process on our ports (another broker, a second checkout) would
+  # answer the readiness probe in our broker's place.
+  for p in "$PORT" "$CPORT"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      log "port $p on 127.0.0.1 is already in use by another process; set KAFKA_PORT / KAFKA_CONTROLLER_PORT"
+      exit 1
+    fi
+  done
   mkdir -p "$KDIR/data" "$KDIR/logs"
   cat >"$KDIR/server.properties" <<EOF
 # Written by scripts/kafka/kafka-up.sh on every start; edit the script, not this.
@@ -158,7 +166,9 @@ EOF
 fi
 
 # --- wait: metadata + transactional InitProducerID, while the JVM is alive -------
-"$WAIT_BIN" -brokers "127.0.0.1:$PORT" -timeout "${TIMEOUT}s" &
+# The cluster id pins the probe to the cluster formatted in $KDIR.
+CLUSTER_ID=$(sed -n 's/^cluster\.id=//p' "$KDIR/data/meta.properties")
+"$WAIT_BIN" -brokers "127.0.0.1:$PORT" -timeout "${TIMEOUT}s" -cluster-id "$CLUSTER_ID" &
 WPID=$!
 while kill -0 "$WPID" 2>/dev/null; do
   if ! kill -0 "$PID" 2>/dev/null; then
@@ -169,5 +179,8 @@ while kill -0 "$WPID" 2>/dev/null; do
 done
 if ! wait "$WPID"; then
   log "kafka not ready after ${TIMEOUT}s:"; tail -n 50 "$KDIR/logs/kafka.out" >&2; exit 1
+fi
+if ! kill -0 "$PID" 2>/dev/null; then
+  log "kafka (pid $PID) exited:"; tail -n 50 "$KDIR/logs/kafka.out" >&2; exit 1
 fi
 log "ready on 127.0.0.1:$PORT (pid $PID) after $((SECONDS - start))s"

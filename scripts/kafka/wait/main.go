@@ -14,6 +14,9 @@
 // end offsets, and fails unless exactly the committed records come back, in
 // order per partition. The topic is deleted afterwards.
 //
+// With -cluster-id the broker must also report that cluster id, so a different
+// broker listening on the same port is never taken for ours.
+//
 // kafka-up.sh runs it after starting the broker. Exit status: 0 ready, 1 not
 // ready by the deadline or the roundtrip failed, 2 bad flags.
 //
@@ -40,6 +43,7 @@ func main() {
 	timeout := flag.Duration("timeout", 120*time.Second, "give up after this long")
 	txnID := flag.String("txn-id", "kafka-wait-probe", "transactional id used for the InitProducerID probe")
 	roundtrip := flag.Bool("roundtrip", false, "after readiness, produce transactionally and consume read_committed")
+	clusterID := flag.String("cluster-id", "", "if set, the broker must report this cluster id (guards against another broker on the port)")
 	quiet := flag.Bool("q", false, "print nothing on success")
 	flag.Parse()
 	if flag.NArg() != 0 {
@@ -51,7 +55,7 @@ func main() {
 	defer cancel()
 	seeds := strings.Split(*brokers, ",")
 	start := time.Now()
-	if err := waitReady(ctx, seeds, *txnID); err != nil {
+	if err := waitReady(ctx, seeds, *txnID, *clusterID); err != nil {
 		fmt.Fprintf(os.Stderr, "wait: broker %s not ready after %s: %v\n", *brokers, time.Since(start).Round(time.Millisecond), err)
 		os.Exit(1)
 	}
@@ -72,7 +76,7 @@ func main() {
 
 // waitReady retries the metadata and InitProducerID probes until both succeed
 // or ctx ends; the returned error is the last probe failure.
-func waitReady(ctx context.Context, seeds []string, txnID string) error {
+func waitReady(ctx context.Context, seeds []string, txnID, clusterID string) error {
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(seeds...),
 		// Short per-attempt limits: the loop below does the retrying, so one
@@ -89,7 +93,7 @@ func waitReady(ctx context.Context, seeds []string, txnID string) error {
 
 	var last error
 	for {
-		err := probe(ctx, cl, adm, txnID)
+		err := probe(ctx, cl, adm, txnID, clusterID)
 		if err == nil {
 			return nil
 		}
@@ -107,7 +111,7 @@ func waitReady(ctx context.Context, seeds []string, txnID string) error {
 	}
 }
 
-func probe(ctx context.Context, cl *kgo.Client, adm *kadm.Client, txnID string) error {
+func probe(ctx context.Context, cl *kgo.Client, adm *kadm.Client, txnID, clusterID string) error {
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	md, err := adm.BrokerMetadata(pctx)
@@ -116,6 +120,9 @@ func probe(ctx context.Context, cl *kgo.Client, adm *kadm.Client, txnID string) 
 	}
 	if len(md.Brokers) == 0 {
 		return errors.New("metadata: no brokers listed")
+	}
+	if clusterID != "" && md.Cluster != clusterID {
+		return fmt.Errorf("metadata: cluster id %q, want %q (another broker on this port?)", md.Cluster, clusterID)
 	}
 	req := kmsg.NewPtrInitProducerIDRequest()
 	req.TransactionalID = kmsg.StringPtr(txnID)
