@@ -1,0 +1,292 @@
+// Package config owns catena-bridge's settings: their defaults, how they are
+// read from flags and the environment, and their validation.
+//
+// Every setting has a flag and, where it is part of the product's interface,
+// an environment variable (flag > environment > default). Validate returns
+// every problem at once, each naming the variable and the value, so a bad
+// deployment fails at start with a message a user can act on. Durations use
+// Go's syntax: 500ms, 30s, 10m.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Defaults of the product. They are documented in the README; change both.
+const (
+	DefaultAPIURL        = "https://api.catenatelematics.com"
+	DefaultTokenURL      = "https://auth.catenatelematics.com/realms/catena/protocol/openid-connect/token"
+	DefaultTopic         = "catena.vehicle_locations.v1"
+	DefaultRateLimit     = 25
+	DefaultPollInterval  = 30 * time.Second
+	DefaultSweepInterval = 10 * time.Minute
+	DefaultLookback      = time.Hour
+)
+
+// Catena is how to reach the Catena API.
+type Catena struct {
+	APIURL           string
+	TokenURL         string
+	ClientID         string
+	ClientSecret     string
+	ClientSecretFile string
+	RateLimit        float64
+	RequestTimeout   time.Duration
+	RetryMaxElapsed  time.Duration
+	PageSize         int
+}
+
+// Bind registers the Catena settings on l.
+func (c *Catena) Bind(l *Loader) {
+	l.String(&c.APIURL, "api-url", "CATENA_API_URL", DefaultAPIURL, "Catena API base URL")
+	l.String(&c.TokenURL, "token-url", "CATENA_TOKEN_URL", DefaultTokenURL, "OAuth2 token endpoint")
+	l.String(&c.ClientID, "client-id", "CATENA_CLIENT_ID", "", "OAuth2 client id (required)")
+	l.String(&c.ClientSecret, "client-secret", "CATENA_CLIENT_SECRET", "", "OAuth2 client secret; prefer the file or the environment, flags show in ps")
+	l.String(&c.ClientSecretFile, "client-secret-file", "CATENA_CLIENT_SECRET_FILE", "", "file holding the OAuth2 client secret")
+	l.Float(&c.RateLimit, "rate-limit", "CATENA_RATE_LIMIT", DefaultRateLimit, "API requests per second shared by the whole process; 0 turns the limit off")
+	l.Duration(&c.RequestTimeout, "request-timeout", "CATENA_REQUEST_TIMEOUT", 30*time.Second, "timeout of one HTTP attempt")
+	l.Duration(&c.RetryMaxElapsed, "retry-max-elapsed", "CATENA_RETRY_MAX_ELAPSED", 5*time.Minute, "how long one API request is retried (429, 5xx, network) before the command fails")
+	l.Int(&c.PageSize, "page-size", "CATENA_PAGE_SIZE", 1000, "records per API page, 1..1000")
+}
+
+// Validate checks the Catena settings and reads the secret file.
+func (c *Catena) Validate() error {
+	var errs []error
+	errs = append(errs, checkURL("CATENA_API_URL", c.APIURL), checkURL("CATENA_TOKEN_URL", c.TokenURL))
+	if c.ClientID == "" {
+		errs = append(errs, errors.New("CATENA_CLIENT_ID is empty: set the OAuth2 client id (flag --client-id)"))
+	}
+	if c.ClientSecretFile != "" {
+		b, err := os.ReadFile(c.ClientSecretFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("CATENA_CLIENT_SECRET_FILE=%q: %v", c.ClientSecretFile, err))
+		} else {
+			c.ClientSecret = strings.TrimSpace(string(b))
+		}
+	}
+	if c.ClientSecret == "" {
+		errs = append(errs, errors.New("CATENA_CLIENT_SECRET is empty: set it or CATENA_CLIENT_SECRET_FILE"))
+	}
+	if c.RateLimit < 0 {
+		errs = append(errs, fmt.Errorf("CATENA_RATE_LIMIT=%v: must be >= 0 (0 turns it off)", c.RateLimit))
+	}
+	if c.RequestTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("CATENA_REQUEST_TIMEOUT=%v: must be > 0", c.RequestTimeout))
+	}
+	if c.RetryMaxElapsed <= 0 {
+		errs = append(errs, fmt.Errorf("CATENA_RETRY_MAX_ELAPSED=%v: must be > 0", c.RetryMaxElapsed))
+	}
+	if c.PageSize < 1 || c.PageSize > 1000 {
+		errs = append(errs, fmt.Errorf("CATENA_PAGE_SIZE=%d: must be 1..1000", c.PageSize))
+	}
+	return errors.Join(errs...)
+}
+
+// Kafka is how to reach the cluster and where to write.
+type Kafka struct {
+	Brokers           []string
+	Topic             string
+	Partitions        int
+	ReplicationFactor int
+	TransactionalID   string
+	Compression       string
+
+	TLS                   bool
+	TLSCAFile             string
+	TLSCertFile           string
+	TLSKeyFile            string
+	TLSInsecureSkipVerify bool
+
+	SASLMechanism string
+	SASLUsername  string
+	SASLPassword  string
+
+	RegistryURL      string
+	RegistryUsername string
+	RegistryPassword string
+}
+
+// Bind registers the Kafka and Schema Registry settings on l.
+func (k *Kafka) Bind(l *Loader) {
+	l.List(&k.Brokers, "brokers", "KAFKA_BROKERS", nil, "Kafka bootstrap brokers, comma-separated (required)")
+	k.BindTopic(l)
+	l.Int(&k.Partitions, "partitions", "KAFKA_PARTITIONS", 12, "partitions of topics created when missing")
+	l.Int(&k.ReplicationFactor, "replication-factor", "KAFKA_REPLICATION_FACTOR", 1, "replication factor of topics created when missing")
+	l.String(&k.TransactionalID, "transactional-id", "KAFKA_TRANSACTIONAL_ID", "", "transactional id (default catena-bridge-<topic>); one running bridge per id")
+	l.String(&k.Compression, "compression", "KAFKA_COMPRESSION", "zstd", "zstd, lz4, snappy, gzip or none")
+	l.Bool(&k.TLS, "tls", "KAFKA_TLS", false, "connect to Kafka with TLS")
+	l.String(&k.TLSCAFile, "tls-ca-file", "KAFKA_TLS_CA_FILE", "", "PEM CA bundle for Kafka TLS (default: system roots)")
+	l.String(&k.TLSCertFile, "tls-cert-file", "KAFKA_TLS_CERT_FILE", "", "PEM client certificate for mutual TLS")
+	l.String(&k.TLSKeyFile, "tls-key-file", "KAFKA_TLS_KEY_FILE", "", "PEM client key for mutual TLS")
+	l.Bool(&k.TLSInsecureSkipVerify, "tls-insecure-skip-verify", "KAFKA_TLS_INSECURE_SKIP_VERIFY", false, "do not verify the broker certificate (testing only)")
+	l.String(&k.SASLMechanism, "sasl-mechanism", "KAFKA_SASL_MECHANISM", "", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)")
+	l.String(&k.SASLUsername, "sasl-username", "KAFKA_SASL_USERNAME", "", "SASL user")
+	l.String(&k.SASLPassword, "sasl-password", "KAFKA_SASL_PASSWORD", "", "SASL password")
+	k.BindRegistry(l)
+}
+
+// BindTopic registers only KAFKA_TOPIC (tail needs no producer settings).
+func (k *Kafka) BindTopic(l *Loader) {
+	l.String(&k.Topic, "topic", "KAFKA_TOPIC", DefaultTopic, "events topic; the dead-letter topic is <topic>.dlq, checkpoints <topic>.checkpoints")
+}
+
+// BindRegistry registers the Schema Registry settings.
+func (k *Kafka) BindRegistry(l *Loader) {
+	l.String(&k.RegistryURL, "schema-registry-url", "SCHEMA_REGISTRY_URL", "", "Schema Registry URL; empty: Avro single-object encoding without a registry")
+	l.String(&k.RegistryUsername, "schema-registry-username", "SCHEMA_REGISTRY_USERNAME", "", "Schema Registry basic-auth user")
+	l.String(&k.RegistryPassword, "schema-registry-password", "SCHEMA_REGISTRY_PASSWORD", "", "Schema Registry basic-auth password")
+}
+
+// Validate checks the Kafka settings.
+func (k *Kafka) Validate() error {
+	var errs []error
+	if len(k.Brokers) == 0 {
+		errs = append(errs, errors.New("KAFKA_BROKERS is empty: set the bootstrap brokers, e.g. localhost:19092"))
+	}
+	for _, b := range k.Brokers {
+		if !strings.Contains(b, ":") {
+			errs = append(errs, fmt.Errorf("KAFKA_BROKERS item %q: want host:port", b))
+		}
+	}
+	if k.Topic == "" {
+		errs = append(errs, errors.New("KAFKA_TOPIC is empty"))
+	}
+	if k.Partitions < 1 {
+		errs = append(errs, fmt.Errorf("KAFKA_PARTITIONS=%d: must be >= 1", k.Partitions))
+	}
+	if k.ReplicationFactor < 1 || k.ReplicationFactor > 32767 {
+		errs = append(errs, fmt.Errorf("KAFKA_REPLICATION_FACTOR=%d: must be >= 1", k.ReplicationFactor))
+	}
+	switch k.Compression {
+	case "zstd", "lz4", "snappy", "gzip", "none":
+	default:
+		errs = append(errs, fmt.Errorf("KAFKA_COMPRESSION=%q: want zstd, lz4, snappy, gzip or none", k.Compression))
+	}
+	switch strings.ToUpper(k.SASLMechanism) {
+	case "":
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if k.SASLUsername == "" {
+			errs = append(errs, fmt.Errorf("KAFKA_SASL_USERNAME is empty but KAFKA_SASL_MECHANISM=%q", k.SASLMechanism))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("KAFKA_SASL_MECHANISM=%q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", k.SASLMechanism))
+	}
+	if (k.TLSCertFile == "") != (k.TLSKeyFile == "") {
+		errs = append(errs, errors.New("KAFKA_TLS_CERT_FILE and KAFKA_TLS_KEY_FILE must be set together"))
+	}
+	if k.RegistryURL != "" {
+		errs = append(errs, checkURL("SCHEMA_REGISTRY_URL", k.RegistryURL))
+	}
+	return errors.Join(errs...)
+}
+
+// TxnID returns the transactional id: the configured one or one derived from
+// the topic.
+func (k *Kafka) TxnID() string {
+	if k.TransactionalID != "" {
+		return k.TransactionalID
+	}
+	return "catena-bridge-" + k.Topic
+}
+
+// Pipeline is what to fetch and how often.
+type Pipeline struct {
+	FleetIDs            []string
+	FleetRefs           []string
+	H3Resolutions       string
+	PollInterval        time.Duration
+	GapThreshold        time.Duration
+	SweepInterval       time.Duration
+	Lookback            time.Duration
+	BackfillConcurrency int
+}
+
+// Bind registers the pipeline settings on l.
+func (p *Pipeline) Bind(l *Loader) {
+	l.List(&p.FleetIDs, "fleet-ids", "FLEET_IDS", nil, "only these Catena fleet ids, comma-separated (≤100)")
+	l.List(&p.FleetRefs, "fleet-refs", "FLEET_REFS", nil, "only these fleet references, comma-separated (≤100)")
+	l.String(&p.H3Resolutions, "h3-resolutions", "H3_RESOLUTIONS", "9,7,5", "coarser H3 resolutions to add, each 0..10")
+	l.Duration(&p.PollInterval, "poll-interval", "POLL_INTERVAL", DefaultPollInterval, "run: how often the latest snapshot is read")
+	l.Duration(&p.GapThreshold, "gap-threshold", "GAP_THRESHOLD", 0, "run: a vehicle whose new point lies further than this after its last published one gets its history for the gap (default 2× poll interval)")
+	l.Duration(&p.SweepInterval, "sweep-interval", "SWEEP_INTERVAL", DefaultSweepInterval, "run: how often each active vehicle's recent history is re-read for late records")
+	l.Duration(&p.Lookback, "lookback", "LOOKBACK", DefaultLookback, "run: how much recent history a sweep re-reads (and the first start publishes)")
+	l.Int(&p.BackfillConcurrency, "concurrency", "BACKFILL_CONCURRENCY", 8, "vehicles fetched in parallel (backfill and sweeps), under the shared rate limit")
+}
+
+// Validate checks the pipeline settings and fills derived defaults.
+func (p *Pipeline) Validate() error {
+	var errs []error
+	if len(p.FleetIDs) > 100 {
+		errs = append(errs, fmt.Errorf("FLEET_IDS has %d items: the API takes at most 100", len(p.FleetIDs)))
+	}
+	if len(p.FleetRefs) > 100 {
+		errs = append(errs, fmt.Errorf("FLEET_REFS has %d items: the API takes at most 100", len(p.FleetRefs)))
+	}
+	if p.PollInterval <= 0 {
+		errs = append(errs, fmt.Errorf("POLL_INTERVAL=%v: must be > 0", p.PollInterval))
+	}
+	if p.GapThreshold == 0 {
+		p.GapThreshold = 2 * p.PollInterval
+	}
+	if p.GapThreshold < 0 {
+		errs = append(errs, fmt.Errorf("GAP_THRESHOLD=%v: must be > 0", p.GapThreshold))
+	}
+	if p.SweepInterval <= 0 {
+		errs = append(errs, fmt.Errorf("SWEEP_INTERVAL=%v: must be > 0", p.SweepInterval))
+	}
+	if p.Lookback <= 0 || p.Lookback > 45*24*time.Hour {
+		errs = append(errs, fmt.Errorf("LOOKBACK=%v: must be > 0 and at most 45 days (one API history request)", p.Lookback))
+	}
+	if p.BackfillConcurrency < 1 {
+		errs = append(errs, fmt.Errorf("BACKFILL_CONCURRENCY=%d: must be >= 1", p.BackfillConcurrency))
+	}
+	return errors.Join(errs...)
+}
+
+// Admin is the HTTP endpoint for metrics and health, and logging.
+type Admin struct {
+	Addr      string
+	LogLevel  string
+	LogFormat string
+}
+
+// Bind registers the admin settings on l.
+func (a *Admin) Bind(l *Loader) {
+	l.String(&a.Addr, "admin-addr", "ADMIN_ADDR", ":9464", "address of /metrics, /healthz and /readyz; empty turns it off")
+	a.BindLog(l)
+}
+
+// BindLog registers only the logging settings.
+func (a *Admin) BindLog(l *Loader) {
+	l.String(&a.LogLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
+	l.String(&a.LogFormat, "log-format", "LOG_FORMAT", "text", "text or json")
+}
+
+// Validate checks the admin settings.
+func (a *Admin) Validate() error {
+	var errs []error
+	switch strings.ToLower(a.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", a.LogLevel))
+	}
+	switch a.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q: want text or json", a.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+func checkURL(env, s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s=%q: want an http(s) URL such as https://host", env, s)
+	}
+	return nil
+}
