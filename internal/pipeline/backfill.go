@@ -1,0 +1,288 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/catena-bridge/catena-bridge/internal/catena"
+	"github.com/catena-bridge/catena-bridge/internal/dedup"
+	"github.com/catena-bridge/catena-bridge/internal/sink"
+)
+
+// BackfillResult summarises a backfill.
+type BackfillResult struct {
+	Job             string // checkpoint scope of the job
+	Vehicles        int
+	Resumed         int  // vehicles that resumed from a checkpoint
+	AlreadyComplete bool // the job had finished before; nothing was fetched
+}
+
+// Backfill publishes every vehicle's history over [from, to): it lists the
+// vehicles, then walks each one's ≤45-day windows page by page, Concurrency
+// vehicles at a time. Progress is checkpointed with every page, so a
+// backfill that stops — killed, or failing on an API error — resumes where it
+// stopped when run again with the same range and filters, and a backfill that
+// finished publishes nothing when run again.
+func (p *Pipeline) Backfill(ctx context.Context, from, to time.Time) (BackfillResult, error) {
+	if !from.Before(to) {
+		return BackfillResult{}, fmt.Errorf("backfill: --from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	from, to = from.UTC(), to.UTC()
+	job := scopeID("backfill", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), filterKey(p.cfg.FleetIDs, p.cfg.FleetRefs))
+	res := BackfillResult{Job: job}
+	prefix := backfillPrefix + job + "/"
+	log := p.log.With("job", job)
+
+	saved, err := p.cfg.Sink.LoadCheckpoints(ctx, prefix)
+	if err != nil {
+		return res, fmt.Errorf("backfill: load checkpoints: %w", err)
+	}
+	if _, ok := saved[prefix+"done"]; ok {
+		res.AlreadyComplete = true
+		log.Info("backfill already complete; nothing to do", "from", from, "to", to)
+		return res, nil
+	}
+	meta := backfillMeta{From: from, To: to, FleetIDs: p.cfg.FleetIDs, FleetRefs: p.cfg.FleetRefs, StartedAt: time.Now().UTC()}
+	if b, ok := saved[prefix+"meta"]; ok {
+		if err := decodeCheckpoint(prefix+"meta", b, &meta); err != nil {
+			return res, err
+		}
+	}
+	progress := map[string]vehicleProgress{}
+	for k, b := range saved {
+		if v, ok := strings.CutPrefix(k, prefix+"v/"); ok {
+			var vp vehicleProgress
+			if err := decodeCheckpoint(k, b, &vp); err != nil {
+				return res, err
+			}
+			progress[v] = vp
+		}
+	}
+
+	vehicles, err := p.listVehicles(ctx)
+	if err != nil {
+		return res, fmt.Errorf("backfill: list vehicles: %w", err)
+	}
+	res.Vehicles = len(vehicles)
+	windows := catena.Windows(from, to, catena.MaxHistoryWindow)
+
+	// Ids of the pages already committed in a window that is half done: the
+	// API may return a record again on a later page of the same window.
+	sets := map[string]*dedup.Set{}
+	for v, vp := range progress {
+		if !vp.Done {
+			res.Resumed++
+			if vp.Cursor != "" && vp.Window < len(windows) {
+				sets[v] = dedup.NewSet(dedupBucket)
+			}
+		}
+	}
+	if len(sets) > 0 {
+		n := 0
+		err := p.cfg.Sink.ScanEvents(ctx, meta.StartedAt.Add(-time.Minute), func(h sink.EventHeaders) {
+			set, ok := sets[h.VehicleID]
+			if !ok {
+				return
+			}
+			w := windows[progress[h.VehicleID].Window]
+			id, ok := dedup.ParseID(h.ID)
+			if ok && !h.OccurredAt.Before(w.From) && h.OccurredAt.Before(w.To) {
+				set.Add(id, h.OccurredAt)
+				n++
+			}
+		})
+		if err != nil {
+			return res, fmt.Errorf("backfill: rebuild dedup state from the events topic: %w", err)
+		}
+		log.Info("resuming backfill", "vehicles_in_progress", len(sets), "ids_restored", n)
+	}
+
+	meta.Vehicles = len(vehicles)
+	var done atomic.Int64
+	todo := make([]string, 0, len(vehicles))
+	for _, v := range vehicles {
+		if progress[v].Done {
+			done.Add(1)
+			continue
+		}
+		todo = append(todo, v)
+	}
+	p.m.Vehicles.WithLabelValues("total").Set(float64(len(vehicles)))
+	p.m.Vehicles.WithLabelValues("done").Set(float64(done.Load()))
+	log.Info("backfill starting", "from", from, "to", to, "vehicles", len(vehicles), "already_done", done.Load(), "windows_per_vehicle", len(windows), "concurrency", p.cfg.Concurrency)
+
+	err = p.withCommitter(ctx, func(ctx context.Context, c *committer) error {
+		// The meta checkpoint goes first, so a resumed job knows when it
+		// started (the rebuild reads events from then on).
+		if err := c.commit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{checkpoint(prefix+"meta", meta)}}); err != nil {
+			return err
+		}
+		stopProgress := p.progress(ctx, "backfill", func() []any {
+			return []any{"vehicles_done", done.Load(), "vehicles", len(vehicles)}
+		})
+		defer stopProgress()
+
+		ctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		work := make(chan string)
+		var wg sync.WaitGroup
+		var firstErr error
+		var errOnce sync.Once
+		for range min(p.cfg.Concurrency, max(1, len(todo))) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for v := range work {
+					vp := progress[v]
+					set := sets[v]
+					if err := p.backfillVehicle(ctx, c, prefix, v, windows, vp, set); err != nil {
+						errOnce.Do(func() { firstErr = err; cancel(err) })
+						return
+					}
+					p.m.Vehicles.WithLabelValues("done").Set(float64(done.Add(1)))
+				}
+			}()
+		}
+	feed:
+		for _, v := range todo {
+			select {
+			case work <- v:
+			case <-ctx.Done():
+				break feed
+			}
+		}
+		close(work)
+		wg.Wait()
+		if firstErr != nil {
+			return firstErr
+		}
+		if err := context.Cause(ctx); err != nil {
+			return err
+		}
+		meta.DoneAt = time.Now().UTC()
+		return c.commit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{checkpoint(prefix+"done", meta)}})
+	})
+	if err != nil {
+		return res, fmt.Errorf("backfill: %w", err)
+	}
+	c := p.m.Counts()
+	log.Info("backfill complete", "vehicles", len(vehicles), "published", c.Published, "duplicates", c.Duplicates, "dead_letters", c.DeadLetters)
+	return res, nil
+}
+
+// dedupBucket is the width of the dedup set's time buckets.
+const dedupBucket = 10 * time.Minute
+
+// backfillVehicle walks one vehicle's windows from vp, committing each page
+// with the checkpoint that moves past it.
+func (p *Pipeline) backfillVehicle(ctx context.Context, c *committer, prefix, vehicle string, windows []catena.Window, vp vehicleProgress, set *dedup.Set) error {
+	key := prefix + "v/" + vehicle
+	cursor := vp.Cursor
+	for wi := vp.Window; wi < len(windows); wi++ {
+		if set == nil || cursor == "" {
+			set = dedup.NewSet(dedupBucket)
+		}
+		pager := p.cfg.Client.History(vehicle, windows[wi], catena.LocationQuery{Size: p.cfg.PageSize}, cursor)
+		for {
+			pg, err := pager.Next(ctx)
+			if err != nil {
+				return fmt.Errorf("vehicle %s window %s..%s: %w", vehicle, windows[wi].From.Format(time.RFC3339), windows[wi].To.Format(time.RFC3339), err)
+			}
+			if pg == nil {
+				break
+			}
+			out, err := p.stages.run(pg.Items, p.cfg.Now().UTC(), setMarker{set})
+			if err != nil {
+				return err
+			}
+			next := vehicleProgress{Window: wi, Cursor: pg.NextPage}
+			if pg.NextPage == "" {
+				next = vehicleProgress{Window: wi + 1, Done: wi+1 == len(windows)}
+			}
+			out.batch.Checkpoints = append(out.batch.Checkpoints, checkpoint(key, next))
+			if err := c.commit(commitCtx(ctx), &out.batch); err != nil {
+				return err
+			}
+			p.account("backfill", out)
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+		}
+		cursor = ""
+		set = nil
+	}
+	return nil
+}
+
+// setMarker marks ids in a set owned by one goroutine.
+type setMarker struct{ s *dedup.Set }
+
+func (m setMarker) mark(id dedup.ID, at time.Time, _ string) bool { return m.s.Add(id, at) }
+
+// account counts a committed page.
+func (p *Pipeline) account(mode string, out *page) {
+	p.m.Pages.WithLabelValues(mode).Inc()
+	p.m.Fetched.WithLabelValues(mode).Add(float64(out.fetched))
+	p.m.Duplicates.Add(float64(out.dups))
+}
+
+// listVehicles returns the ids of every vehicle matching the fleet filters.
+func (p *Pipeline) listVehicles(ctx context.Context) ([]string, error) {
+	pager := p.cfg.Client.Vehicles(catena.VehicleQuery{FleetIDs: p.cfg.FleetIDs, FleetRefs: p.cfg.FleetRefs, Size: p.cfg.PageSize}, "")
+	var ids []string
+	seen := map[string]bool{}
+	for {
+		pg, err := pager.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if pg == nil {
+			return ids, nil
+		}
+		for _, v := range pg.Items {
+			if !seen[v.ID] {
+				seen[v.ID] = true
+				ids = append(ids, v.ID)
+			}
+		}
+	}
+}
+
+// progress logs every ProgressEvery until the returned stop is called.
+func (p *Pipeline) progress(ctx context.Context, what string, extra func() []any) (stop func()) {
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		t := time.NewTicker(p.cfg.ProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				c := p.m.Counts()
+				rate := float64(c.Fetched) / time.Since(start).Seconds()
+				args := append([]any{"fetched", c.Fetched, "published", c.Published, "duplicates", c.Duplicates, "dead_letters", sum(c.DeadLetters), "records_per_s", int(rate)}, extra()...)
+				p.log.Info(what+" progress", args...)
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+var _ = errors.New

@@ -1,0 +1,203 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/catena-bridge/catena-bridge/internal/catenasim"
+	"github.com/catena-bridge/catena-bridge/internal/pipeline"
+	"github.com/catena-bridge/catena-bridge/internal/verify"
+)
+
+// t0 is the simulated "now" of the end-to-end tests.
+var t0 = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+
+// faulty is a simulator with every fault that reaches the bridge switched on.
+func faulty(fleets, vehicles int, interval time.Duration) catenasim.Config {
+	return catenasim.Config{
+		Seed: 7, Fleets: fleets, VehiclesPerFleet: vehicles, ReportInterval: interval,
+		Faults: catenasim.Faults{
+			RateLimitEvery:   23,
+			RetryAfter:       time.Second,
+			ServerErrorEvery: 17,
+			DuplicateEvery:   2,
+			MalformedEvery:   29,
+		},
+	}
+}
+
+func TestBackfillEndToEnd(t *testing.T) {
+	h := newHarness(t, faulty(3, 4, time.Minute), t0, nil)
+	from, to := t0.Add(-6*time.Hour), t0
+	res, err := h.pipe.Backfill(context.Background(), from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Vehicles != 12 {
+		t.Errorf("backfill saw %d vehicles, want 12", res.Vehicles)
+	}
+	valid, malformed := h.truth(from, to, t0)
+	events, dlq := h.readBack()
+	verify.Topic(t, events, dlq, valid, malformed, 6)
+	c := h.metrics.Counts()
+	if c.Duplicates == 0 {
+		t.Error("no duplicates counted: the simulator's repeated records did not reach the dedup stage")
+	}
+
+	// The job is checkpointed as complete: running it again publishes nothing.
+	h.start(nil)
+	res, err = h.pipe.Backfill(context.Background(), from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.AlreadyComplete {
+		t.Error("second run of a finished backfill did not find it complete")
+	}
+	events2, dlq2 := h.readBack()
+	if len(events2) != len(events) || len(dlq2) != len(dlq) {
+		t.Errorf("second run published: events %d -> %d, dead letters %d -> %d", len(events), len(events2), len(dlq), len(dlq2))
+	}
+}
+
+// TestBackfillResume stops a backfill part-way (context cancelled after some
+// pages) and runs it again: the result is still exactly once.
+func TestBackfillResume(t *testing.T) {
+	h := newHarness(t, faulty(2, 3, time.Minute), t0, nil)
+	from, to := t0.Add(-8*time.Hour), t0
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for h.metrics.Counts().Pages < 5 {
+			time.Sleep(time.Millisecond) // polls a counter; no timing assumption
+		}
+		cancel()
+	}()
+	if _, err := h.pipe.Backfill(ctx, from, to); err == nil {
+		t.Log("backfill finished before it was stopped")
+	} else if !errors.Is(err, context.Canceled) {
+		t.Fatalf("stopped backfill: %v", err)
+	}
+	h.start(nil)
+	res, err := h.pipe.Backfill(context.Background(), from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumed == 0 {
+		t.Error("nothing resumed: the first run was not stopped part-way")
+	}
+	valid, malformed := h.truth(from, to, t0)
+	events, dlq := h.readBack()
+	verify.Topic(t, events, dlq, valid, malformed, 6)
+}
+
+// TestRunEndToEnd tails the simulator live while its clock moves: steady
+// polls, a gap longer than GAP_THRESHOLD, and late records that only a sweep
+// can find.
+func TestRunEndToEnd(t *testing.T) {
+	cfg := faulty(2, 3, time.Minute)
+	cfg.Faults.LateEvery = 7
+	cfg.Faults.LateBy = 4 * time.Minute
+	cfg.Faults.RateLimitEvery = 0 // a 1s Retry-After per 23 requests would make the polls slow, not wrong
+	lookback := 30 * time.Minute
+	h := newHarness(t, cfg, t0, func(c *pipeline.Config) {
+		c.PollInterval = 20 * time.Millisecond
+		c.SweepInterval = 100 * time.Millisecond
+		c.GapThreshold = 2 * time.Minute
+		c.Lookback = lookback
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- h.pipe.Run(ctx) }()
+
+	// Minute steps, then a 10-minute jump (a gap), then minute steps.
+	steps := []time.Duration{}
+	for range 10 {
+		steps = append(steps, time.Minute)
+	}
+	steps = append(steps, 10*time.Minute)
+	for range 8 {
+		steps = append(steps, time.Minute)
+	}
+	end := t0
+	for _, d := range steps {
+		end = end.Add(d)
+	}
+	// Everything visible at the end, from the first start's lookback on.
+	valid, malformed := h.truth(t0.Add(-lookback), end, end)
+	waitFor := func(at time.Time) {
+		// A poll after the clock moved publishes the new latest points.
+		pages := h.metrics.Counts().Pages
+		deadline := time.Now().Add(30 * time.Second)
+		for h.metrics.Counts().Pages < pages+2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no poll at simulated %s", at)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor(t0)
+	now := t0
+	for _, d := range steps {
+		now = now.Add(d)
+		h.clock.Set(now)
+		waitFor(now)
+	}
+	// The last late points become visible LateBy after they occur; a sweep
+	// after that finds them.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c := h.metrics.Counts()
+		if c.Published >= int64(len(valid)) && sumDL(c.DeadLetters) >= int64(len(malformed)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("published %d of %d, dead-lettered %d of %d", c.Published, len(valid), sumDL(c.DeadLetters), len(malformed))
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-runErr; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	events, dlq := h.readBack()
+	for _, mode := range []string{"live", "gap", "sweep"} {
+		if n := testutil.ToFloat64(h.metrics.Pages.WithLabelValues(mode)); n == 0 {
+			t.Errorf("no %s pages: that path of the live tail was not exercised", mode)
+		}
+	}
+	verify.Topic(t, events, dlq, valid, malformed, 6)
+
+	// A restart republishes nothing: it resumes from the checkpoint and the
+	// ids in the events topic.
+	h.start(func(c *pipeline.Config) {
+		c.PollInterval = 20 * time.Millisecond
+		c.SweepInterval = 100 * time.Millisecond
+		c.GapThreshold = 2 * time.Minute
+		c.Lookback = lookback
+	})
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	go func() { runErr <- h.pipe.Run(ctx2) }()
+	waitFor(now)
+	waitFor(now)
+	cancel2()
+	if err := <-runErr; err != nil {
+		t.Fatalf("restarted run: %v", err)
+	}
+	events2, dlq2 := h.readBack()
+	if len(events2) != len(events) || len(dlq2) != len(dlq) {
+		t.Errorf("restart published again: events %d -> %d, dead letters %d -> %d", len(events), len(events2), len(dlq), len(dlq2))
+	}
+}
+
+func sumDL(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}

@@ -1,0 +1,162 @@
+package pipeline_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/catena-bridge/catena-bridge/internal/avro"
+	"github.com/catena-bridge/catena-bridge/internal/catena"
+	"github.com/catena-bridge/catena-bridge/internal/catenasim"
+	"github.com/catena-bridge/catena-bridge/internal/geo"
+	"github.com/catena-bridge/catena-bridge/internal/pipeline"
+	"github.com/catena-bridge/catena-bridge/internal/sink"
+	"github.com/catena-bridge/catena-bridge/internal/verify"
+	"github.com/catena-bridge/catena-bridge/schemas"
+)
+
+// harness is the whole bridge on real protocols: the simulated API over
+// HTTP, Kafka (kfake in-process, or the broker in KAFKA_BROKERS) and a
+// Schema Registry (srfake).
+type harness struct {
+	t        testing.TB
+	sim      *catenasim.Server
+	clock    *catenasim.ManualClock
+	apiURL   string
+	brokers  []string
+	topic    string
+	registry *srfake.Registry
+	sinkCfg  sink.Config
+	client   *catena.Client
+	sink     *sink.Sink
+	pipe     *pipeline.Pipeline
+	metrics  *pipeline.Metrics
+}
+
+// brokers returns KAFKA_BROKERS, or the address of a new in-process kfake
+// cluster.
+func brokers(t testing.TB) []string {
+	if env := os.Getenv("KAFKA_BROKERS"); env != "" {
+		return strings.Split(env, ",")
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+var nonTopic = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
+
+func uniqueTopic(t testing.TB) string {
+	var b [4]byte
+	rand.Read(b[:])
+	return "e2e." + nonTopic.ReplaceAllString(t.Name(), "_") + "." + hex.EncodeToString(b[:])
+}
+
+func newHarness(t testing.TB, simCfg catenasim.Config, start time.Time, tune func(*pipeline.Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, clock: catenasim.NewManualClock(start), brokers: brokers(t), topic: uniqueTopic(t)}
+	simCfg.Clock = h.clock
+	sim, err := catenasim.New(simCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sim = sim
+	api := httptest.NewServer(sim)
+	t.Cleanup(api.Close)
+	h.apiURL = api.URL
+	h.registry = srfake.New()
+	t.Cleanup(h.registry.Close)
+	h.sinkCfg = sink.Config{Brokers: h.brokers, Topic: h.topic, Partitions: 6, TransactionTimeout: 20 * time.Second}
+	h.start(tune)
+	return h
+}
+
+// start wires a new bridge process (client, sink, pipeline) against the same
+// API, topic and registry: calling it again is a restart.
+func (h *harness) start(tune func(*pipeline.Config)) {
+	t := h.t
+	ctx := context.Background()
+	client, err := catena.New(catena.Config{
+		APIURL: h.apiURL, TokenURL: h.apiURL + "/realms/catena/protocol/openid-connect/token",
+		ClientID: "demo", ClientSecret: "demo",
+		RetryInitialInterval: 10 * time.Millisecond, RetryMaxInterval: 100 * time.Millisecond, RetryMaxElapsed: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sink.New(ctx, h.sinkCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if err := s.EnsureTopics(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := sr.NewClient(sr.URLs(h.registry.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := avro.NewCodec(schemas.VehicleLocation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := avro.Register(ctx, reg, h.topic+"-value", codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enr, err := geo.NewEnricher(geo.DefaultResolutions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.metrics = pipeline.NewMetrics(nil)
+	cfg := pipeline.Config{
+		Client: client, Sink: s, Encoder: avro.NewEncoder(codec, avro.ConfluentFraming(id)), Enricher: enr,
+		Metrics: h.metrics, Now: h.clock.Now, PageSize: 100, Concurrency: 4,
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	p, err := pipeline.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.client, h.sink, h.pipe = client, s, p
+}
+
+// readBack reads the events and dead-letter topics as a read_committed
+// consumer.
+func (h *harness) readBack() (events, dlq []*kgo.Record) {
+	h.t.Helper()
+	r, err := sink.NewReader(h.sinkCfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	if err := r.ReadAll(ctx, h.topic, func(rec *kgo.Record) { events = append(events, rec) }); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := r.ReadAll(ctx, h.topic+".dlq", func(rec *kgo.Record) { dlq = append(dlq, rec) }); err != nil {
+		h.t.Fatal(err)
+	}
+	return events, dlq
+}
+
+// truth is verify.Truth over the harness's simulator.
+func (h *harness) truth(from, to, asOf time.Time) (valid, malformed map[string]catenasim.Point) {
+	return verify.Truth(h.sim, from, to, asOf)
+}

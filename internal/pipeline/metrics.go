@@ -1,0 +1,118 @@
+package pipeline
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// Metrics are the pipeline's Prometheus metrics, registered on an injected
+// registry (namespace catena_bridge).
+type Metrics struct {
+	Fetched      *prometheus.CounterVec   // records read from the API, by mode
+	Published    prometheus.Counter       // events committed to the topic
+	Duplicates   prometheus.Counter       // records skipped as already published
+	DeadLetters  *prometheus.CounterVec   // records committed to the DLQ, by reason code
+	Pages        *prometheus.CounterVec   // API pages processed, by mode
+	Transactions prometheus.Counter       // Kafka transactions committed
+	CommitTime   prometheus.Histogram     // time to commit one transaction
+	EventLag     prometheus.Gauge         // ingested_at − occurred_at of the newest published event, seconds
+	PollErrors   prometheus.Counter       // live polls or sweeps that failed and will be retried
+	Vehicles     *prometheus.GaugeVec     // backfill vehicles, by state (total, done)
+	APIRequests  *prometheus.CounterVec   // API HTTP attempts, by endpoint and status
+	APIRetries   *prometheus.CounterVec   // API retries, by endpoint and status
+	APILatency   *prometheus.HistogramVec // API attempt latency, by endpoint
+}
+
+// NewMetrics creates the metrics and registers them on reg (nil: not
+// registered, still usable).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	const ns = "catena_bridge"
+	m := &Metrics{
+		Fetched:      prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "records_fetched_total", Help: "Records read from the Catena API."}, []string{"mode"}),
+		Published:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "events_published_total", Help: "Events committed to the events topic."}),
+		Duplicates:   prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_duplicate_total", Help: "Records skipped because their id was already published."}),
+		DeadLetters:  prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "records_dead_lettered_total", Help: "Records committed to the dead-letter topic, by reason."}, []string{"reason"}),
+		Pages:        prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "pages_total", Help: "API pages processed."}, []string{"mode"}),
+		Transactions: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "transactions_committed_total", Help: "Kafka transactions committed."}),
+		CommitTime:   prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "commit_duration_seconds", Help: "Time to produce and commit one transaction.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		EventLag:     prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "event_lag_seconds", Help: "Fetch time minus occurred_at of the newest published event."}),
+		PollErrors:   prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "poll_errors_total", Help: "Live polls or sweeps that failed and will be retried."}),
+		Vehicles:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "backfill_vehicles", Help: "Backfill vehicles by state."}, []string{"state"}),
+		APIRequests:  prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "api_requests_total", Help: "Catena API HTTP attempts."}, []string{"endpoint", "status"}),
+		APIRetries:   prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "api_retries_total", Help: "Catena API retries."}, []string{"endpoint", "status"}),
+		APILatency:   prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "api_request_duration_seconds", Help: "Catena API attempt latency.", Buckets: prometheus.DefBuckets}, []string{"endpoint"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Fetched, m.Published, m.Duplicates, m.DeadLetters, m.Pages, m.Transactions,
+			m.CommitTime, m.EventLag, m.PollErrors, m.Vehicles, m.APIRequests, m.APIRetries, m.APILatency)
+	}
+	return m
+}
+
+// Request implements catena.Observer.
+func (m *Metrics) Request(endpoint string, status int, err error, d time.Duration) {
+	m.APIRequests.WithLabelValues(endpoint, statusLabel(status)).Inc()
+	m.APILatency.WithLabelValues(endpoint).Observe(d.Seconds())
+}
+
+// Retry implements catena.Observer.
+func (m *Metrics) Retry(endpoint string, status int, wait time.Duration) {
+	m.APIRetries.WithLabelValues(endpoint, statusLabel(status)).Inc()
+}
+
+func statusLabel(status int) string {
+	if status == 0 {
+		return "error"
+	}
+	return strconv.Itoa(status)
+}
+
+// Counts is a point-in-time summary of the counters, for the demo's report
+// and for progress logs.
+type Counts struct {
+	Fetched     int64
+	Published   int64
+	Duplicates  int64
+	DeadLetters map[string]int64
+	Pages       int64
+}
+
+// Counts reads the counters.
+func (m *Metrics) Counts() Counts {
+	c := Counts{
+		Fetched:     sumVec(m.Fetched),
+		Published:   int64(read(m.Published)),
+		Duplicates:  int64(read(m.Duplicates)),
+		Pages:       sumVec(m.Pages),
+		DeadLetters: map[string]int64{},
+	}
+	ch := make(chan prometheus.Metric, 16)
+	go func() { m.DeadLetters.Collect(ch); close(ch) }()
+	for metric := range ch {
+		var d dto.Metric
+		if metric.Write(&d) == nil {
+			for _, lp := range d.GetLabel() {
+				c.DeadLetters[lp.GetValue()] += int64(d.GetCounter().GetValue())
+			}
+		}
+	}
+	return c
+}
+
+func read(c prometheus.Collector) float64 {
+	ch := make(chan prometheus.Metric, 1)
+	go func() { c.Collect(ch); close(ch) }()
+	var v float64
+	for metric := range ch {
+		var d dto.Metric
+		if metric.Write(&d) == nil {
+			v += d.GetCounter().GetValue()
+		}
+	}
+	return v
+}
+
+func sumVec(v *prometheus.CounterVec) int64 { return int64(read(v)) }

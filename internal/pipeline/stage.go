@@ -1,0 +1,149 @@
+package pipeline
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/catena-bridge/catena-bridge/internal/avro"
+	"github.com/catena-bridge/catena-bridge/internal/dedup"
+	"github.com/catena-bridge/catena-bridge/internal/geo"
+	"github.com/catena-bridge/catena-bridge/internal/record"
+	"github.com/catena-bridge/catena-bridge/internal/sink"
+)
+
+// marker decides whether a record is new. It records the id as published and
+// returns true when it was not seen before. at is the time the id is filed
+// under (the record's event time), so the set can evict it once the API can
+// no longer return it; vehicle is the record's vehicle_id ("" when null).
+type marker interface {
+	mark(id dedup.ID, at time.Time, vehicle string) bool
+}
+
+// published is one event committed by a batch, as the live tail needs it to
+// advance each vehicle's last published point.
+type published struct {
+	vehicleID string
+	id        dedup.ID
+	at        time.Time
+}
+
+// stages holds the per-record stages: decode, validate, dedup, enrich, encode.
+// It is safe for concurrent use; callers serialise access to the marker.
+type stages struct {
+	enc *avro.Encoder
+	enr *geo.Enricher
+	m   *Metrics
+}
+
+// page is one API page after the stages: what to commit and what it was.
+type page struct {
+	batch     sink.Batch
+	published []published
+	fetched   int
+	dups      int
+}
+
+// run passes raw items through the stages. mark is called for every record
+// that could be published (and every dead letter, so a bad record that the
+// API returns again is not dead-lettered twice).
+func (s *stages) run(items []json.RawMessage, ingestedAt time.Time, mk marker) (*page, error) {
+	p := &page{fetched: len(items)}
+	p.batch.Events = make([]sink.Event, 0, len(items))
+	var (
+		loc   record.Location
+		arena []byte
+	)
+	for _, raw := range items {
+		loc = record.Location{}
+		err := record.Decode(raw, &loc)
+		if err == nil {
+			err = loc.Validate()
+		}
+		if err != nil {
+			s.deadLetter(p, raw, &loc, err, ingestedAt, mk)
+			continue
+		}
+		id, _ := dedup.ParseID(loc.ID) // Validate checked it
+		at := eventTime(&loc)
+		if !mk.mark(id, at, deref(loc.VehicleID)) {
+			p.dups++
+			continue
+		}
+		s.enr.Enrich(&loc)
+		start := len(arena)
+		arena, err = s.enc.Append(arena, &loc, ingestedAt)
+		if err != nil {
+			arena = arena[:start]
+			s.deadLetter(p, raw, &loc, fmt.Errorf("encode avro: %w", err), ingestedAt, markAlways{})
+			continue
+		}
+		ev := sink.Event{
+			Key:    []byte(loc.FleetID),
+			Value:  arena[start:len(arena):len(arena)],
+			ID:     loc.ID,
+			Source: loc.SourceName,
+		}
+		if loc.OccurredAt != nil {
+			ev.OccurredAt = *loc.OccurredAt
+		}
+		if loc.VehicleID != nil {
+			ev.VehicleID = *loc.VehicleID
+			p.published = append(p.published, published{vehicleID: ev.VehicleID, id: id, at: at})
+		}
+		p.batch.Events = append(p.batch.Events, ev)
+	}
+	return p, nil
+}
+
+// markAlways admits every record: an encode failure of an id already marked
+// must still reach the dead-letter topic.
+type markAlways struct{}
+
+func (markAlways) mark(dedup.ID, time.Time, string) bool { return true }
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func (s *stages) deadLetter(p *page, raw json.RawMessage, loc *record.Location, err error, ingestedAt time.Time, mk marker) {
+	key, ok := dedup.ParseID(loc.ID)
+	if !ok {
+		// No usable id: the raw bytes identify the record, so the same bad
+		// record returned again is still dead-lettered once.
+		sum := sha256.Sum256(raw)
+		copy(key[:], sum[:16])
+	}
+	at := eventTime(loc)
+	if at.IsZero() {
+		at = ingestedAt
+	}
+	if !mk.mark(key, at, deref(loc.VehicleID)) {
+		p.dups++
+		return
+	}
+	code := "encode"
+	var inv *record.Invalid
+	if errors.As(err, &inv) {
+		code = inv.Reason
+	}
+	dl := sink.DeadLetter{Value: raw, ID: loc.ID, Reason: err.Error(), Code: code}
+	if loc.FleetID != "" {
+		dl.Key = []byte(loc.FleetID)
+	}
+	p.batch.DeadLetters = append(p.batch.DeadLetters, dl)
+}
+
+// eventTime is the time a record's id is filed under: occurred_at, or
+// created_at when the API sent no occurred_at.
+func eventTime(l *record.Location) time.Time {
+	if l.OccurredAt != nil {
+		return *l.OccurredAt
+	}
+	return l.CreatedAt
+}
