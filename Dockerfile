@@ -1,0 +1,13 @@
+# Two stages: cgo is needed for github.com/uber/h3-go.
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=1 go build -trimpath -o /out/catena-bridge ./cmd/catena-bridge
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/catena-bridge /usr/local/bin/catena-bridge
+USER nobody
+ENTRYPOINT ["catena-bridge"]

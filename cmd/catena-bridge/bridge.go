@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/catena-bridge/catena-bridge/internal/admin"
+	"github.com/catena-bridge/catena-bridge/internal/config"
+	"github.com/catena-bridge/catena-bridge/internal/geo"
+	"github.com/catena-bridge/catena-bridge/internal/pipeline"
+	"github.com/catena-bridge/catena-bridge/internal/sink"
+)
+
+// bridgeFlags are the settings of the commands that publish (run, backfill).
+type bridgeFlags struct {
+	catena   config.Catena
+	kafka    config.Kafka
+	pipeline config.Pipeline
+	admin    config.Admin
+	loader   *config.Loader
+
+	// now is the pipeline's clock; nil = time.Now. The demo passes the
+	// simulator's faster clock.
+	now func() time.Time
+}
+
+func (b *bridgeFlags) bind(e *env, fs *flag.FlagSet) {
+	b.loader = config.NewLoader(fs, e.getenv)
+	b.catena.Bind(b.loader)
+	b.kafka.Bind(b.loader)
+	b.pipeline.Bind(b.loader)
+	b.admin.Bind(b.loader)
+}
+
+func (b *bridgeFlags) validate() error {
+	if err := b.loader.Err(); err != nil {
+		return err
+	}
+	if err := joinErrs(b.catena.Validate(), b.kafka.Validate(), b.pipeline.Validate(), b.admin.Validate()); err != nil {
+		return err
+	}
+	if _, err := geo.ParseResolutions(b.pipeline.H3Resolutions); err != nil {
+		return fmt.Errorf("H3_RESOLUTIONS=%q: %v", b.pipeline.H3Resolutions, err)
+	}
+	return nil
+}
+
+// bridge is a wired pipeline with its admin endpoint.
+type bridge struct {
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	m     *pipeline.Metrics
+	sink  *sink.Sink
+	pipe  *pipeline.Pipeline
+	admin *admin.Server
+}
+
+// newBridge connects to the broker and the registry (waiting while they are
+// unreachable), creates missing topics and wires the pipeline.
+func newBridge(ctx context.Context, e *env, f *bridgeFlags) (*bridge, error) {
+	log := newLogger(e.stderr, f.admin)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := pipeline.NewMetrics(reg)
+	b := &bridge{log: log, reg: reg, m: m}
+
+	if f.admin.Addr != "" {
+		b.admin = admin.New(reg, log)
+		if err := b.admin.Listen(f.admin.Addr); err != nil {
+			return nil, err
+		}
+	}
+	client, err := newCatenaClient(f.catena, log, m)
+	if err != nil {
+		return nil, err
+	}
+	scfg, err := sinkConfig(f.kafka, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := sink.New(ctx, scfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Kafka: %w", err)
+	}
+	b.sink = s
+	if b.admin != nil {
+		b.admin.AddCheck("kafka", s.Ready)
+	}
+	if err := s.EnsureTopics(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("ensure topics: %w", err)
+	}
+	srcl, err := newRegistry(f.kafka)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	enc, err := newEncoder(ctx, srcl, f.kafka.Topic+"-value", log)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	res, _ := geo.ParseResolutions(f.pipeline.H3Resolutions)
+	enr, err := geo.NewEnricher(res)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	b.pipe, err = pipeline.New(pipeline.Config{
+		Client:        client,
+		Sink:          s,
+		Encoder:       enc,
+		Enricher:      enr,
+		Metrics:       m,
+		Logger:        log,
+		FleetIDs:      f.pipeline.FleetIDs,
+		FleetRefs:     f.pipeline.FleetRefs,
+		PageSize:      f.catena.PageSize,
+		Concurrency:   f.pipeline.BackfillConcurrency,
+		PollInterval:  f.pipeline.PollInterval,
+		GapThreshold:  f.pipeline.GapThreshold,
+		SweepInterval: f.pipeline.SweepInterval,
+		Lookback:      f.pipeline.Lookback,
+		Now:           f.now,
+	})
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// serve runs work next to the admin endpoint until work returns or ctx ends
+// (oklog/run: the first actor to return stops the others).
+func (b *bridge) serve(ctx context.Context, work func(ctx context.Context) error) error {
+	defer b.sink.Close()
+	var g run.Group
+	wctx, cancel := context.WithCancel(ctx)
+	g.Add(func() error { return work(wctx) }, func(error) { cancel() })
+	if b.admin != nil {
+		g.Add(b.admin.Serve, func(error) { b.admin.Shutdown() })
+		b.log.Info("admin endpoint listening", "addr", b.admin.Addr(), "paths", "/metrics /healthz /readyz")
+	}
+	return g.Run()
+}
+
+func joinErrs(errs ...error) error {
+	var out []error
+	for _, err := range errs {
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	msg := ""
+	for i, err := range out {
+		if i > 0 {
+			msg += "\n"
+		}
+		msg += err.Error()
+	}
+	return fmt.Errorf("%s", msg)
+}
+
+func cmdRun(ctx context.Context, e *env, args []string) int {
+	fs := newFlagSet(e, "run", "[flags]", `Tails the Catena API live: every POLL_INTERVAL it reads the latest location of every
+vehicle and publishes what is new; a vehicle whose new point lies more than GAP_THRESHOLD
+after its last published one gets its history for the gap; every SWEEP_INTERVAL each active
+vehicle's last LOOKBACK of history is re-read for records that reached the API late. The first
+start publishes the last LOOKBACK of history. Progress is checkpointed in <topic>.checkpoints
+with every transaction; a restart resumes without duplicates. SIGINT/SIGTERM stop it cleanly:
+the transaction in flight is committed, then it exits 0.
+`)
+	var f bridgeFlags
+	f.bind(e, fs)
+	if code, ok := parse(e, fs, args, f.validate); !ok {
+		return code
+	}
+	b, err := newBridge(ctx, e, &f)
+	if err != nil {
+		return fail(e, ctx, "run", err)
+	}
+	err = b.serve(ctx, b.pipe.Run)
+	c := b.m.Counts()
+	b.log.Info("stopped", "fetched", c.Fetched, "published", c.Published, "duplicates", c.Duplicates, "dead_letters", c.DeadLetters)
+	if err != nil {
+		return fail(e, ctx, "run", err)
+	}
+	return exitOK
+}
+
+func cmdBackfill(ctx context.Context, e *env, args []string) int {
+	fs := newFlagSet(e, "backfill", "--from RFC3339 --to RFC3339 [flags]", `Publishes every vehicle's history over [--from, --to): lists the vehicles
+(GET /v2/telematics/vehicles), then fetches each one's history in windows of at most 45 days,
+BACKFILL_CONCURRENCY vehicles in parallel under the shared CATENA_RATE_LIMIT, and exits 0.
+Every page is committed with its checkpoint: a backfill that was stopped resumes where it was
+when run again with the same range and filters; one that finished publishes nothing new.
+`)
+	var f bridgeFlags
+	f.bind(e, fs)
+	var fromS, toS string
+	fs.StringVar(&fromS, "from", "", "start of the range, inclusive (RFC3339, e.g. 2026-11-01T00:00:00Z); required")
+	fs.StringVar(&toS, "to", "", "end of the range, exclusive (RFC3339); default now")
+	var from, to time.Time
+	code, ok := parse(e, fs, args, func() error {
+		err := f.validate()
+		var errs []error
+		if err != nil {
+			errs = append(errs, err)
+		}
+		var perr error
+		if fromS == "" {
+			errs = append(errs, fmt.Errorf("--from is required (RFC3339, e.g. 2026-11-01T00:00:00Z)"))
+		} else if from, perr = time.Parse(time.RFC3339, fromS); perr != nil {
+			errs = append(errs, fmt.Errorf("--from=%q: not an RFC3339 time (e.g. 2026-11-01T00:00:00Z)", fromS))
+		}
+		to = time.Now().UTC().Truncate(time.Second)
+		if toS != "" {
+			if to, perr = time.Parse(time.RFC3339, toS); perr != nil {
+				errs = append(errs, fmt.Errorf("--to=%q: not an RFC3339 time (e.g. 2026-11-02T00:00:00Z)", toS))
+			}
+		}
+		if len(errs) == 0 && !from.Before(to) {
+			errs = append(errs, fmt.Errorf("--from=%s is not before --to=%s", fromS, to.Format(time.RFC3339)))
+		}
+		return joinErrs(errs...)
+	})
+	if !ok {
+		return code
+	}
+	b, err := newBridge(ctx, e, &f)
+	if err != nil {
+		return fail(e, ctx, "backfill", err)
+	}
+	var res pipeline.BackfillResult
+	err = b.serve(ctx, func(ctx context.Context) error {
+		var err error
+		res, err = b.pipe.Backfill(ctx, from, to)
+		return err
+	})
+	if err != nil {
+		return fail(e, ctx, "backfill", err)
+	}
+	c := b.m.Counts()
+	fmt.Fprintf(e.stdout, "backfill %s: %d vehicles, fetched %d, published %d, duplicates skipped %d, dead-lettered %d%s\n",
+		res.Job, res.Vehicles, c.Fetched, c.Published, c.Duplicates, sumCounts(c.DeadLetters), map[bool]string{true: " (already complete)", false: ""}[res.AlreadyComplete])
+	return exitOK
+}
+
+func sumCounts(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// fail reports err and returns exit code 1.
+func fail(e *env, _ context.Context, cmd string, err error) int {
+	fmt.Fprintf(e.stderr, "catena-bridge %s: %v\n", cmd, err)
+	return exitFailure
+}

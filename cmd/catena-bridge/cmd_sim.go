@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/catena-bridge/catena-bridge/internal/catenasim"
+	"github.com/catena-bridge/catena-bridge/internal/config"
+)
+
+// simFlags are the simulator's settings, shared by sim and demo.
+type simFlags struct {
+	cfg   catenasim.Config
+	speed float64
+}
+
+func (s *simFlags) bind(l *config.Loader, fleets, vehicles int, interval time.Duration) {
+	l.Int64(&s.cfg.Seed, "seed", "SIM_SEED", 1, "seed of the simulated data; the same seed gives the same ids")
+	l.Int(&s.cfg.Fleets, "fleets", "SIM_FLEETS", fleets, "simulated fleets")
+	l.Int(&s.cfg.VehiclesPerFleet, "vehicles", "SIM_VEHICLES", vehicles, "simulated vehicles per fleet")
+	l.Duration(&s.cfg.ReportInterval, "report-interval", "SIM_REPORT_INTERVAL", interval, "each vehicle reports one point per interval")
+	l.Float(&s.speed, "speed", "SIM_SPEED", 1, "simulated clock speed: 60 = one simulated minute per second")
+	l.String(&s.cfg.ClientID, "sim-client-id", "SIM_CLIENT_ID", "demo", "client id the token endpoint accepts")
+	l.String(&s.cfg.ClientSecret, "sim-client-secret", "SIM_CLIENT_SECRET", "demo", "client secret the token endpoint accepts")
+	l.Duration(&s.cfg.TokenTTL, "token-ttl", "SIM_TOKEN_TTL", time.Hour, "expires_in of issued tokens (short values exercise refresh)")
+	f := &s.cfg.Faults
+	l.Int(&f.RateLimitEvery, "fault-429-every", "SIM_FAULT_429_EVERY", 0, "every Nth API request gets 429 with Retry-After (0 = never)")
+	l.Duration(&f.RetryAfter, "fault-retry-after", "SIM_FAULT_RETRY_AFTER", time.Second, "Retry-After of injected 429s")
+	l.Int(&f.ServerErrorEvery, "fault-5xx-every", "SIM_FAULT_5XX_EVERY", 0, "every Nth API request gets a 5xx (0 = never)")
+	l.Duration(&f.Latency, "fault-latency", "SIM_FAULT_LATENCY", 0, "added to every response")
+	l.Int(&f.DuplicateEvery, "fault-duplicate-every", "SIM_FAULT_DUPLICATE_EVERY", 0, "every Nth history page boundary repeats a record on the next page (0 = never)")
+	l.Int(&f.LateEvery, "fault-late-every", "SIM_FAULT_LATE_EVERY", 0, "every Nth point reaches the API late (0 = never)")
+	l.Duration(&f.LateBy, "fault-late-by", "SIM_FAULT_LATE_BY", 10*time.Minute, "how late late points are")
+	l.Int(&f.MalformedEvery, "fault-malformed-every", "SIM_FAULT_MALFORMED_EVERY", 0, "every Nth point is malformed (no fleet_id, bad coordinates, invalid H3, null H3) (0 = never)")
+}
+
+func (s *simFlags) validate() error {
+	if s.speed <= 0 {
+		return fmt.Errorf("SIM_SPEED=%v: must be > 0", s.speed)
+	}
+	return nil
+}
+
+func cmdSim(ctx context.Context, e *env, args []string) int {
+	fs := newFlagSet(e, "sim", "[flags]", `Serves a simulated Catena API on --addr: the token endpoint
+(/realms/catena/protocol/openid-connect/token), vehicle-locations, vehicles and invitations,
+with deterministic data from --seed and optional fault injection. Point a bridge at it with
+  CATENA_API_URL=http://127.0.0.1:8085
+  CATENA_TOKEN_URL=http://127.0.0.1:8085/realms/catena/protocol/openid-connect/token
+  CATENA_CLIENT_ID=demo CATENA_CLIENT_SECRET=demo
+`)
+	l := config.NewLoader(fs, e.getenv)
+	var addr string
+	l.String(&addr, "addr", "SIM_ADDR", "127.0.0.1:8085", "listen address")
+	var sf simFlags
+	sf.bind(l, 3, 5, 30*time.Second)
+	if code, ok := parse(e, fs, args, func() error { return joinErrs(l.Err(), sf.validate()) }); !ok {
+		return code
+	}
+	if sf.speed != 1 {
+		sf.cfg.Clock = catenasim.NewClock(time.Now(), sf.speed)
+	}
+	sim, err := catenasim.New(sf.cfg)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "catena-bridge sim: %v\n", err)
+		return exitUsage
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "catena-bridge sim: listen on %q (SIM_ADDR): %v\n", addr, err)
+		return exitUsage
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(e.stderr, "catena-bridge sim: serving the simulated Catena API on http://%s (%d fleets × %d vehicles, seed %d)\n",
+		ln.Addr(), sf.cfg.Fleets, sf.cfg.VehiclesPerFleet, sf.cfg.Seed)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		return exitOK
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(e.stderr, "catena-bridge sim: %v\n", err)
+			return exitFailure
+		}
+		return exitOK
+	}
+}
