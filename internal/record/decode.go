@@ -184,7 +184,7 @@ func (d *decoder) record(l *Location) error {
 			}
 		}
 	}
-	if d.peek() != 0 {
+	if d.ws(); d.pos < len(d.data) {
 		return d.syntax("record")
 	}
 	return firstErr
