@@ -40,16 +40,11 @@ func (b *bridgeFlags) bind(e *env, fs *flag.FlagSet) {
 }
 
 func (b *bridgeFlags) validate() error {
-	if err := b.loader.Err(); err != nil {
-		return err
-	}
-	if err := joinErrs(b.catena.Validate(), b.kafka.Validate(), b.pipeline.Validate(), b.admin.Validate()); err != nil {
-		return err
-	}
+	var h3err error
 	if _, err := geo.ParseResolutions(b.pipeline.H3Resolutions); err != nil {
-		return fmt.Errorf("H3_RESOLUTIONS=%q: %v", b.pipeline.H3Resolutions, err)
+		h3err = fmt.Errorf("H3_RESOLUTIONS=%q: %v", b.pipeline.H3Resolutions, err)
 	}
-	return nil
+	return joinErrs(b.loader.Err(), b.catena.Validate(), b.kafka.Validate(), b.pipeline.Validate(), b.admin.Validate(), h3err)
 }
 
 // bridge is a wired pipeline with its admin endpoint.
