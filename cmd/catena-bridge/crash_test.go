@@ -251,6 +251,25 @@ func TestCrashBackfill(t *testing.T) {
 	events, dlq := e.readTopics()
 	verify.Topic(t, events, dlq, valid, malformed, 6)
 	t.Logf("%d kills, %d events, %d dead letters, %.1fs", kills, len(events), len(dlq), time.Since(start).Seconds())
+	e.interop(t, len(valid))
+}
+
+// interop has a consumer in another language read the topic: Python with
+// librdkafka (confluent-kafka) and fastavro, decoding through the registry
+// and checking ids, keys and partitions (scripts/interop/consume.py). It runs
+// where INTEROP_PYTHON and INTEROP_CONSUME are set (make test-kafka, CI).
+func (e *crashEnv) interop(t *testing.T, want int) {
+	py, script := os.Getenv("INTEROP_PYTHON"), os.Getenv("INTEROP_CONSUME")
+	if py == "" || script == "" {
+		t.Log("interop check not run: INTEROP_PYTHON and INTEROP_CONSUME unset (make test-kafka sets them)")
+		return
+	}
+	out, err := exec.Command(py, script, "--brokers", e.brokers, "--topic", e.topic,
+		"--registry", e.registry.URL(), "--expect-count", strconv.Itoa(want), "--timeout", "300").CombinedOutput()
+	if err != nil {
+		t.Fatalf("Python consumer (confluent-kafka + fastavro) disagrees: %v\n%s", err, out)
+	}
+	t.Logf("Python consumer (confluent-kafka + fastavro): %s", strings.TrimSpace(lastLine(string(out))))
 }
 
 // TestCrashBrokerRestart stops the broker mid-backfill and starts it again;
@@ -279,7 +298,11 @@ func TestCrashBrokerRestart(t *testing.T) {
 	var once sync.Once
 	restart := func() { once.Do(func() { run(up) }) }
 	t.Cleanup(restart) // never leave the broker down for the next test
-	run(down, "--kill")
+	if kill := os.Getenv("KAFKA_KILL_CMD"); kill != "" {
+		run(kill) // a crash of the broker, not a controlled shutdown
+	} else {
+		run(down)
+	}
 	stoppedAt := c.published()
 	time.Sleep(3 * time.Second) // the broker stays down a while: the bridge must wait, not fail
 	restart()
