@@ -23,7 +23,8 @@ type EventHeaders struct {
 }
 
 // LoadCheckpoints reads the checkpoint topic with read_committed from its
-// start to its end at call time and returns the last value of every key that
+// start to its end at call time (waiting for transactions still open then to
+// end) and returns the last value of every key that
 // starts with prefix; a tombstone removes its key. Only committed
 // transactions count, so a checkpoint of a batch that did not commit is never
 // returned.
@@ -44,7 +45,7 @@ func (s *Sink) LoadCheckpoints(ctx context.Context, prefix string) (map[string][
 			return err
 		}
 		if ranges == nil {
-			r, err := s.committedRanges(ctx, topic, nil)
+			r, err := s.readRanges(ctx, topic, nil)
 			if err != nil {
 				return err
 			}
@@ -74,7 +75,8 @@ func (s *Sink) LoadCheckpoints(ctx context.Context, prefix string) (map[string][
 
 // ScanEvents reads the events topic with read_committed, in every partition
 // from the first record whose Kafka timestamp (the produce time) is at or
-// after since up to the partition's end at call time, and calls fn with the
+// after since up to the partition's end at call time (waiting for
+// transactions still open then to end), and calls fn with the
 // headers of each record; values are not decoded. Records within a
 // partition come in offset order; partitions interleave. fn is called from
 // the calling goroutine.
@@ -90,7 +92,7 @@ func (s *Sink) ScanEvents(ctx context.Context, since time.Time, fn func(EventHea
 			return err
 		}
 		if ranges == nil {
-			r, err := s.committedRanges(ctx, topic, &since)
+			r, err := s.readRanges(ctx, topic, &since)
 			if err != nil {
 				return err
 			}
@@ -140,11 +142,17 @@ func (s *Sink) initProducerID(ctx context.Context) error {
 // advances as records are read.
 type offRange struct{ start, end int64 }
 
-// committedRanges lists, for every partition of topic, the offsets from the
-// log start (or the first offset at or after *since) to the last stable
-// offset: the end a read_committed consumer can reach now.
-func (s *Sink) committedRanges(ctx context.Context, topic string, since *time.Time) (map[int32]*offRange, error) {
-	ends, err := s.adm.ListCommittedOffsets(ctx, topic)
+// readRanges lists, for every partition of topic, the offsets from the log
+// start (or the first offset at or after *since) to the high watermark: the
+// end of what has been written now. The end is deliberately not the last
+// stable offset. A commit returns once the coordinator has decided it, and
+// the markers that make it visible reach the partitions a moment later
+// (always so under KIP-890); ending at the last stable offset would then miss
+// a transaction that already committed, in some partitions and not others.
+// Reading with read_committed to the high watermark instead waits until every
+// transaction begun before the call has ended.
+func (s *Sink) readRanges(ctx context.Context, topic string, since *time.Time) (map[int32]*offRange, error) {
+	ends, err := s.adm.ListEndOffsets(ctx, topic)
 	if err == nil {
 		err = ends.Error()
 	}

@@ -44,7 +44,7 @@ func (r *Reader) Close() { r.s.cl.Close() }
 // ReadAll calls fn with every committed, non-control record of topic, from
 // the start of each partition to its end at call time.
 func (r *Reader) ReadAll(ctx context.Context, topic string, fn func(*kgo.Record)) error {
-	ranges, err := r.s.committedRanges(ctx, topic, nil)
+	ranges, err := r.s.readRanges(ctx, topic, nil)
 	if err != nil {
 		return fmt.Errorf("read %q: %w", topic, err)
 	}

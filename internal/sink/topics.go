@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // EnsureTopics creates the events and dead-letter topics (Partitions
@@ -33,7 +35,10 @@ func (s *Sink) EnsureTopics(ctx context.Context) error {
 		{s.cfg.DLQTopic(), s.cfg.Partitions, nil},
 		{s.cfg.CheckpointTopic(), 1, map[string]*string{"cleanup.policy": &compact}},
 	}
-	cl, err := s.newClient()
+	// franz-go answers a metadata request for topics it listed within
+	// MetadataMinAge from its cache, "unknown topic" included: without a
+	// short min age, topics just created would look missing for 5s.
+	cl, err := s.newClient(kgo.MetadataMinAge(visiblePoll))
 	if err != nil {
 		return err
 	}
@@ -48,13 +53,10 @@ func (s *Sink) EnsureTopics(ctx context.Context) error {
 		if err != nil {
 			return maybePermanent(fmt.Errorf("list topics %v: %w", names, err))
 		}
+		created := false
 		for _, w := range wants {
 			td, ok := details[w.topic]
 			if ok && td.Err == nil {
-				if got := int32(len(td.Partitions)); got != w.partitions {
-					s.log.Warn("kafka: existing topic has a different partition count than configured; using it as it is",
-						"topic", w.topic, "partitions", got, "configured", w.partitions)
-				}
 				continue
 			}
 			if ok && !errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
@@ -69,8 +71,24 @@ func (s *Sink) EnsureTopics(ctx context.Context) error {
 					w.topic, w.partitions, s.cfg.ReplicationFactor, err))
 			}
 			if err == nil {
+				created = true
 				s.log.Info("kafka: created topic", "topic", w.topic, "partitions", w.partitions,
 					"replication_factor", s.cfg.ReplicationFactor)
+			}
+		}
+		if created || len(details) < len(wants) {
+			if details, err = waitVisible(ctx, adm, names); err != nil {
+				return err
+			}
+		}
+		for _, w := range wants {
+			td, ok := details[w.topic]
+			if !ok || td.Err != nil {
+				return fmt.Errorf("topic %q not listed after creation", w.topic)
+			}
+			if got := int32(len(td.Partitions)); got != w.partitions {
+				s.log.Warn("kafka: existing topic has a different partition count than configured; using it as it is",
+					"topic", w.topic, "partitions", got, "configured", w.partitions)
 			}
 		}
 		s.checkCheckpointTopic(ctx, adm)
@@ -101,6 +119,53 @@ func (s *Sink) checkCheckpointTopic(ctx context.Context, adm *kadm.Client) {
 			}
 			s.log.Warn("kafka: checkpoint topic is not compacted; it will grow without bound",
 				"topic", topic, "cleanup.policy", v)
+		}
+	}
+}
+
+// visibleWait bounds how long EnsureTopics waits for topics it created to
+// show in metadata; visiblePoll is how often it looks.
+const (
+	visibleWait = 30 * time.Second
+	visiblePoll = 50 * time.Millisecond
+)
+
+// waitVisible waits until every topic is listed with all its partitions. A
+// broker answers CreateTopics before every broker's metadata has the topic
+// (KRaft propagates it a moment later); until then producing to it or
+// listing its offsets fails with UNKNOWN_TOPIC_OR_PARTITION.
+func waitVisible(ctx context.Context, adm *kadm.Client, topics []string) (kadm.TopicDetails, error) {
+	deadline := time.Now().Add(visibleWait)
+	for {
+		details, err := adm.ListTopics(ctx, topics...)
+		if err == nil {
+			missing := ""
+			for _, t := range topics {
+				td, ok := details[t]
+				if !ok || td.Err != nil || len(td.Partitions) == 0 {
+					missing = t
+					break
+				}
+				for _, p := range td.Partitions {
+					if p.Err != nil || p.Leader < 0 {
+						missing = t
+					}
+				}
+			}
+			if missing == "" {
+				return details, nil
+			}
+			err = fmt.Errorf("topic %q not yet in metadata", missing)
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("wait for created topics to show in metadata: %w", err)
+		}
+		t := time.NewTimer(visiblePoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, backoff.Permanent(ctx.Err())
+		case <-t.C:
 		}
 	}
 }
