@@ -87,6 +87,7 @@ func newBridge(ctx context.Context, e *env, f *bridgeFlags) (*bridge, error) {
 	b.sink = s
 	if b.admin != nil {
 		b.admin.AddCheck("kafka", s.Ready)
+		b.admin.AddCheck("catena-api", m.APIReady)
 	}
 	if err := s.EnsureTopics(ctx); err != nil {
 		s.Close()

@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +26,11 @@ type Metrics struct {
 	APIRequests  *prometheus.CounterVec   // API HTTP attempts, by endpoint and status
 	APIRetries   *prometheus.CounterVec   // API retries, by endpoint and status
 	APILatency   *prometheus.HistogramVec // API attempt latency, by endpoint
+
+	apiErr atomic.Pointer[apiState] // outcome of the last API attempt, for readiness
 }
+
+type apiState struct{ err error }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not
 // registered, still usable).
@@ -56,6 +62,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) Request(endpoint string, status int, err error, d time.Duration) {
 	m.APIRequests.WithLabelValues(endpoint, statusLabel(status)).Inc()
 	m.APILatency.WithLabelValues(endpoint).Observe(d.Seconds())
+	// Unreachable or failing (429, 5xx): not ready. A 4xx is the request's
+	// fault, not the API's.
+	if status == 0 || status == 429 || status >= 500 {
+		m.apiErr.Store(&apiState{err})
+	} else {
+		m.apiErr.Store(&apiState{})
+	}
+}
+
+// APIReady returns nil when the last Catena API attempt reached a working
+// API (or none was made yet), or why not.
+func (m *Metrics) APIReady() error {
+	if s := m.apiErr.Load(); s != nil && s.err != nil {
+		return fmt.Errorf("catena api: %w", s.err)
+	}
+	return nil
 }
 
 // Retry implements catena.Observer.
