@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,6 +101,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		// passes consumer options through ExtraOpts.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	)
+	// A dial failure makes Ready report at once, rather than when the
+	// produce times out (TransactionTimeout/2) or the next Commit fails.
+	popts = append(popts, kgo.WithHooks(readyHook{s}))
 	if cfg.Registerer != nil {
 		popts = append(popts, kgo.WithHooks(kprom.NewMetrics(MetricsNamespace, kprom.Registerer(cfg.Registerer))))
 	}
@@ -117,7 +121,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 }
 
 // Ready returns nil when the last broker interaction succeeded, or the
-// error that made it fail (for /readyz). Before the first interaction it
+// error that made it fail (for /readyz): a failed connection to a broker
+// counts at once, a successful Commit, EnsureTopics, LoadCheckpoints,
+// ScanEvents or EventPartitions clears it. Before the first success it
 // returns an error too.
 func (s *Sink) Ready() error { return s.ready.Load().err }
 
@@ -224,6 +230,15 @@ func permanent(err error) bool {
 		}
 	}
 	return false
+}
+
+// readyHook records failed broker connections for Ready.
+type readyHook struct{ s *Sink }
+
+func (h readyHook) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	if err != nil {
+		h.s.setReady(fmt.Errorf("connect to broker %s:%d: %w", meta.Host, meta.Port, err))
+	}
 }
 
 // slogAdapter sends franz-go's warnings and errors to slog; its Info level

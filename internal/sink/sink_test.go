@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -553,4 +554,27 @@ func TestConfigValidation(t *testing.T) {
 
 func equalMaps(a, b map[string][]byte) bool {
 	return maps.EqualFunc(a, b, bytes.Equal)
+}
+
+func TestMetricsRegistered(t *testing.T) {
+	brokers := testBrokers(t)
+	reg := prometheus.NewRegistry()
+	s := newTestSink(t, Config{Brokers: brokers, Topic: testTopic(t), Registerer: reg})
+	if err := s.Commit(testCtx(t), &Batch{Events: []Event{{Key: []byte("f"), Value: []byte("v"), ID: "1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+	}
+	joined := strings.Join(names, " ")
+	for _, want := range []string{"catena_bridge_kafka_connects_total", "catena_bridge_kafka_produce_bytes_total"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("metric %s not registered; have %s", want, joined)
+		}
+	}
 }
