@@ -92,6 +92,7 @@ func (e *crashEnv) start(extraEnv []string, args ...string) *child {
 		"CATENA_TOKEN_URL="+e.api+"/realms/catena/protocol/openid-connect/token",
 		"CATENA_CLIENT_ID=demo", "CATENA_CLIENT_SECRET=demo",
 		"CATENA_RATE_LIMIT=0",
+		"CATENA_PAGE_SIZE=300", // several pages per vehicle window: the simulator repeats records across them
 		"KAFKA_BROKERS="+e.brokers,
 		"KAFKA_TOPIC="+e.topic,
 		"KAFKA_PARTITIONS=6",
