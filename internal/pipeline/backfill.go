@@ -84,20 +84,30 @@ func (p *Pipeline) Backfill(ctx context.Context, from, to time.Time) (BackfillRe
 	}
 	if len(sets) > 0 {
 		n := 0
-		err := p.cfg.Sink.ScanEvents(ctx, meta.StartedAt.Add(-time.Minute), func(h sink.EventHeaders) {
+		restore := func(key dedup.ID, h sink.EventHeaders) {
 			set, ok := sets[h.VehicleID]
 			if !ok {
 				return
 			}
 			w := windows[progress[h.VehicleID].Window]
-			id, ok := dedup.ParseID(h.ID)
-			if ok && !h.OccurredAt.Before(w.From) && h.OccurredAt.Before(w.To) {
-				set.Add(id, h.OccurredAt)
+			if !h.OccurredAt.Before(w.From) && h.OccurredAt.Before(w.To) {
+				set.Add(key, h.OccurredAt)
 				n++
 			}
+		}
+		since := meta.StartedAt.Add(-time.Minute)
+		err := p.cfg.Sink.ScanEvents(ctx, since, func(h sink.EventHeaders) {
+			if id, ok := dedup.ParseID(h.ID); ok {
+				restore(id, h)
+			}
 		})
+		if err == nil {
+			err = p.cfg.Sink.ScanDeadLetters(ctx, since, func(h sink.EventHeaders) {
+				restore(deadLetterKey(h.ID, h.Value), h)
+			})
+		}
 		if err != nil {
-			return res, fmt.Errorf("backfill: rebuild dedup state from the events topic: %w", err)
+			return res, fmt.Errorf("backfill: rebuild dedup state from the topics: %w", err)
 		}
 		log.Info("resuming backfill", "vehicles_in_progress", len(sets), "ids_restored", n)
 	}

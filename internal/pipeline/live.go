@@ -22,7 +22,8 @@ type liveState struct {
 	set      *dedup.Set
 	vehicles map[string]lastPoint
 	lastIDs  map[string]dedup.ID
-	horizon  time.Time // ids before it were evicted from set
+	newest   map[string]seenPoint // each vehicle's newest record marked, published or dead-lettered
+	horizon  time.Time            // ids before it were evicted from set
 }
 
 // mark admits a record the live tail has not published. The id set holds
@@ -34,16 +35,28 @@ func (s *liveState) mark(id dedup.ID, at time.Time, vehicle string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if vehicle != "" {
-		if last, ok := s.vehicles[vehicle]; ok {
-			if s.lastIDs[vehicle] == id {
-				return false
-			}
-			if at.Before(s.horizon) && !at.After(last.At) {
-				return false
-			}
+		if s.lastIDs[vehicle] == id || s.newest[vehicle].id == id {
+			return false
+		}
+		if last, ok := s.vehicles[vehicle]; ok && at.Before(s.horizon) && !at.After(last.At) {
+			return false
 		}
 	}
-	return s.set.Add(id, at)
+	if !s.set.Add(id, at) {
+		return false
+	}
+	if vehicle != "" && !at.Before(s.newest[vehicle].at) {
+		// Remembered apart from the set: a vehicle's newest record comes back
+		// with every snapshot however old it is, and may be a dead letter,
+		// which does not move the vehicle's last published point.
+		s.newest[vehicle] = seenPoint{id, at}
+	}
+	return true
+}
+
+type seenPoint struct {
+	id dedup.ID
+	at time.Time
 }
 
 // evict forgets the ids older than horizon.
@@ -108,7 +121,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	scope := scopeID("run", filterKey(p.cfg.FleetIDs, p.cfg.FleetRefs))
 	prefix := runPrefix + scope + "/"
 	log := p.log.With("scope", scope)
-	st := &liveState{set: dedup.NewSet(dedupBucket), vehicles: map[string]lastPoint{}, lastIDs: map[string]dedup.ID{}}
+	st := &liveState{set: dedup.NewSet(dedupBucket), vehicles: map[string]lastPoint{}, lastIDs: map[string]dedup.ID{}, newest: map[string]seenPoint{}}
 
 	saved, err := p.cfg.Sink.LoadCheckpoints(ctx, prefix)
 	if err != nil {
@@ -141,14 +154,27 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	horizon := p.cfg.Now().Add(-p.cfg.Lookback - dedupBucket)
 	st.horizon = horizon
 	restored := 0
-	err = p.cfg.Sink.ScanEvents(ctx, time.Now().Add(-p.cfg.Lookback-dedupBucket-10*time.Minute), func(h sink.EventHeaders) {
+	since := time.Now().Add(-p.cfg.Lookback - dedupBucket - 10*time.Minute)
+	err = p.cfg.Sink.ScanEvents(ctx, since, func(h sink.EventHeaders) {
 		if id, ok := dedup.ParseID(h.ID); ok && !h.OccurredAt.Before(horizon) {
 			st.set.Add(id, h.OccurredAt)
 			restored++
 		}
 	})
+	if err == nil {
+		// Dead letters too: a bad record that is a vehicle's newest point
+		// comes back with every snapshot.
+		err = p.cfg.Sink.ScanDeadLetters(ctx, since, func(h sink.EventHeaders) {
+			at := h.OccurredAt
+			if at.IsZero() {
+				at = h.Timestamp
+			}
+			st.set.Add(deadLetterKey(h.ID, h.Value), at)
+			restored++
+		})
+	}
 	if err != nil {
-		return fmt.Errorf("run: rebuild dedup state from the events topic: %w", err)
+		return fmt.Errorf("run: rebuild dedup state from the topics: %w", err)
 	}
 	log.Info("live tail starting", "vehicles_known", len(st.vehicles), "ids_restored", restored,
 		"poll_interval", p.cfg.PollInterval, "gap_threshold", p.cfg.GapThreshold, "sweep_interval", p.cfg.SweepInterval, "lookback", p.cfg.Lookback)

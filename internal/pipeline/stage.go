@@ -112,13 +112,7 @@ func deref(s *string) string {
 }
 
 func (s *stages) deadLetter(p *page, raw json.RawMessage, loc *record.Location, err error, ingestedAt time.Time, mk marker) {
-	key, ok := dedup.ParseID(loc.ID)
-	if !ok {
-		// No usable id: the raw bytes identify the record, so the same bad
-		// record returned again is still dead-lettered once.
-		sum := sha256.Sum256(raw)
-		copy(key[:], sum[:16])
-	}
+	key := deadLetterKey(loc.ID, raw)
 	at := eventTime(loc)
 	if at.IsZero() {
 		at = ingestedAt
@@ -132,7 +126,8 @@ func (s *stages) deadLetter(p *page, raw json.RawMessage, loc *record.Location, 
 	if errors.As(err, &inv) {
 		code = inv.Reason
 	}
-	dl := sink.DeadLetter{Value: raw, ID: loc.ID, Reason: err.Error(), Code: code}
+	dl := sink.DeadLetter{Value: raw, ID: loc.ID, Reason: err.Error(), Code: code,
+		VehicleID: deref(loc.VehicleID), OccurredAt: eventTime(loc)}
 	if loc.FleetID != "" {
 		dl.Key = []byte(loc.FleetID)
 	}
@@ -146,4 +141,17 @@ func eventTime(l *record.Location) time.Time {
 		return *l.OccurredAt
 	}
 	return l.CreatedAt
+}
+
+// deadLetterKey is the dedup key of a dead letter: its id, or when it has no
+// usable id a hash of its raw bytes, so the same bad record returned again is
+// still dead-lettered once (and a restart can compute the key again from the
+// dead-letter topic).
+func deadLetterKey(id string, raw []byte) dedup.ID {
+	key, ok := dedup.ParseID(id)
+	if !ok {
+		sum := sha256.Sum256(raw)
+		copy(key[:], sum[:16])
+	}
+	return key
 }

@@ -33,11 +33,13 @@ type Event struct {
 
 // DeadLetter is one record for the dead-letter topic.
 type DeadLetter struct {
-	Key    []byte // fleet_id if known, else nil (then any partition)
-	Value  []byte // the record's raw JSON
-	ID     string // header catena-id; "" omits the header
-	Reason string // header catena-error: the full message
-	Code   string // header catena-error-code: a short code
+	Key        []byte    // fleet_id if known, else nil (then any partition)
+	Value      []byte    // the record's raw JSON
+	ID         string    // header catena-id; "" omits the header
+	Reason     string    // header catena-error: the full message
+	Code       string    // header catena-error-code: a short code
+	VehicleID  string    // header catena-vehicle-id when known; "" omits the header
+	OccurredAt time.Time // header catena-occurred-at when known; zero omits the header
 }
 
 // Checkpoint is one record for the compacted checkpoint topic.
@@ -229,37 +231,25 @@ func (s *Sink) records(b *Batch) []*kgo.Record {
 		r := &recs[i]
 		i++
 		r.Topic, r.Key, r.Value = s.cfg.Topic, e.Key, e.Value
-		n := 2
-		if e.VehicleID != "" {
-			n++
-		}
-		if !e.OccurredAt.IsZero() {
-			n++
-		}
-		r.Headers = make([]kgo.RecordHeader, 0, n)
+		r.Headers = make([]kgo.RecordHeader, 0, 4)
 		r.Headers = append(r.Headers,
 			kgo.RecordHeader{Key: HeaderID, Value: []byte(e.ID)},
 			kgo.RecordHeader{Key: HeaderSource, Value: []byte(e.Source)})
-		if e.VehicleID != "" {
-			r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderVehicleID, Value: []byte(e.VehicleID)})
-		}
-		if !e.OccurredAt.IsZero() {
-			r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderOccurredAt,
-				Value: e.OccurredAt.UTC().AppendFormat(nil, time.RFC3339Nano)})
-		}
+		r.Headers = appendWhereWhen(r.Headers, e.VehicleID, e.OccurredAt)
 		ptrs = append(ptrs, r)
 	}
 	for _, d := range b.DeadLetters {
 		r := &recs[i]
 		i++
 		r.Topic, r.Key, r.Value = s.cfg.DLQTopic(), d.Key, d.Value
-		r.Headers = make([]kgo.RecordHeader, 0, 3)
+		r.Headers = make([]kgo.RecordHeader, 0, 5)
 		if d.ID != "" {
 			r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderID, Value: []byte(d.ID)})
 		}
 		r.Headers = append(r.Headers,
 			kgo.RecordHeader{Key: HeaderError, Value: []byte(d.Reason)},
 			kgo.RecordHeader{Key: HeaderErrorCode, Value: []byte(d.Code)})
+		r.Headers = appendWhereWhen(r.Headers, d.VehicleID, d.OccurredAt)
 		ptrs = append(ptrs, r)
 	}
 	for _, c := range b.Checkpoints {
@@ -269,4 +259,16 @@ func (s *Sink) records(b *Batch) []*kgo.Record {
 		ptrs = append(ptrs, r)
 	}
 	return ptrs
+}
+
+// appendWhereWhen adds the vehicle and occurred_at headers, which let a
+// restarted bridge rebuild its dedup state without decoding values.
+func appendWhereWhen(h []kgo.RecordHeader, vehicleID string, occurredAt time.Time) []kgo.RecordHeader {
+	if vehicleID != "" {
+		h = append(h, kgo.RecordHeader{Key: HeaderVehicleID, Value: []byte(vehicleID)})
+	}
+	if !occurredAt.IsZero() {
+		h = append(h, kgo.RecordHeader{Key: HeaderOccurredAt, Value: occurredAt.UTC().AppendFormat(nil, time.RFC3339Nano)})
+	}
+	return h
 }

@@ -20,6 +20,7 @@ type EventHeaders struct {
 	Offset     int64
 	Key        []byte    // fleet_id
 	Timestamp  time.Time // Kafka record timestamp: when the bridge produced it
+	Value      []byte    // the record's value: set by ScanDeadLetters only
 }
 
 // LoadCheckpoints reads the checkpoint topic with read_committed from its
@@ -85,9 +86,20 @@ func (s *Sink) LoadCheckpoints(ctx context.Context, prefix string) (map[string][
 // process), and it retries broker failures until ctx ends, resuming after
 // the last record fn saw: fn sees every record once.
 func (s *Sink) ScanEvents(ctx context.Context, since time.Time, fn func(EventHeaders)) error {
-	topic := s.cfg.Topic
+	return s.scan(ctx, s.cfg.Topic, since, fn)
+}
+
+// ScanDeadLetters is ScanEvents over the dead-letter topic; EventHeaders.Value
+// holds each dead letter's raw record, which identifies a record that had no
+// usable id.
+func (s *Sink) ScanDeadLetters(ctx context.Context, since time.Time, fn func(EventHeaders)) error {
+	return s.scan(ctx, s.cfg.DLQTopic(), since, fn)
+}
+
+func (s *Sink) scan(ctx context.Context, topic string, since time.Time, fn func(EventHeaders)) error {
+	withValue := topic == s.cfg.DLQTopic()
 	var ranges map[int32]*offRange
-	return s.retry(ctx, fmt.Sprintf("scan events of %q since %s", topic, since.Format(time.RFC3339)), func() error {
+	return s.retry(ctx, fmt.Sprintf("scan %q since %s", topic, since.Format(time.RFC3339)), func() error {
 		if err := s.initProducerID(ctx); err != nil {
 			return err
 		}
@@ -100,7 +112,11 @@ func (s *Sink) ScanEvents(ctx context.Context, since time.Time, fn func(EventHea
 		}
 		return s.readPartitions(ctx, topic, ranges, func(r *kgo.Record) bool {
 			if !r.Attrs.IsControl() {
-				fn(eventHeaders(r))
+				h := eventHeaders(r)
+				if withValue {
+					h.Value = r.Value
+				}
+				fn(h)
 			}
 			return false
 		})
