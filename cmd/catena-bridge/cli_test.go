@@ -498,13 +498,6 @@ func TestDemo(t *testing.T) {
 		events++
 	}
 	if events != 3 {
-		// Known bug, reported to the lead: demoReport takes at most one
-		// sample per partition, so with events in fewer than three
-		// partitions (2 fleets) it prints fewer than three. Anything else
-		// is a failure; remove this skip with the fix.
-		if events >= 1 && events == partitions {
-			t.Skipf("BUG (cmd_demo.go demoReport): %d event lines for %d partitions in use, want 3", events, partitions)
-		}
 		t.Errorf("demo printed %d event lines for %d partitions, want 3:\n%s", events, partitions, stdout)
 	}
 }

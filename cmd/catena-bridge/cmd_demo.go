@@ -31,7 +31,7 @@ published, skipped and dead-lettered, three decoded events and the spread over p
 `)
 	l := config.NewLoader(fs, e.getenv)
 	var sf simFlags
-	sf.bind(l, 4, 5, time.Minute)
+	sf.bind(l, 4, 5, time.Minute, 60)
 	var history, liveFor time.Duration
 	var a config.Admin
 	l.Duration(&history, "history", "", 24*time.Hour, "simulated history to backfill")
@@ -40,9 +40,6 @@ published, skipped and dead-lettered, three decoded events and the spread over p
 	code, ok := parse(e, fs, args, func() error { return joinErrs(l.Err(), sf.validate(), a.Validate()) })
 	if !ok {
 		return code
-	}
-	if !isSet(fs, "speed") {
-		sf.speed = 60
 	}
 	f := &sf.cfg.Faults
 	if !anyFaultSet(fs) {
@@ -54,12 +51,6 @@ published, skipped and dead-lettered, three decoded events and the spread over p
 		return exitFailure
 	}
 	return exitOK
-}
-
-func isSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }
 
 func anyFaultSet(fs *flag.FlagSet) bool {
@@ -190,7 +181,7 @@ func demoReport(ctx context.Context, e *env, b *bridge, f *bridgeFlags, registry
 	dec := avro.NewDecoder(reg, codec)
 	perPartition := map[int32]int{}
 	fleets := map[int32]map[string]bool{}
-	var samples []*kgo.Record
+	var samples, spare []*kgo.Record
 	total := 0
 	err = reader.ReadAll(ctx, f.kafka.Topic, func(r *kgo.Record) {
 		total++
@@ -199,12 +190,18 @@ func demoReport(ctx context.Context, e *env, b *bridge, f *bridgeFlags, registry
 			fleets[r.Partition] = map[string]bool{}
 		}
 		fleets[r.Partition][string(r.Key)] = true
+		// Three events from different partitions where there are three.
 		if len(samples) < 3 && (len(samples) == 0 || samples[len(samples)-1].Partition != r.Partition) {
 			samples = append(samples, r)
+		} else if len(spare) < 3 {
+			spare = append(spare, r)
 		}
 	})
 	if err != nil {
 		return err
+	}
+	for len(samples) < 3 && len(spare) > 0 {
+		samples, spare = append(samples, spare[0]), spare[1:]
 	}
 	fmt.Fprintf(e.stdout, "\n   three events, decoded through the registry (catena-bridge tail shows the same):\n")
 	for _, r := range samples {
@@ -236,8 +233,9 @@ func demoReport(ctx context.Context, e *env, b *bridge, f *bridgeFlags, registry
 
 // demoProgress prints the counters every second until stop is called.
 func demoProgress(ctx context.Context, e *env, b *bridge, label string) (stop func()) {
-	done := make(chan struct{})
+	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(exited)
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		for {
@@ -252,5 +250,5 @@ func demoProgress(ctx context.Context, e *env, b *bridge, label string) (stop fu
 			}
 		}
 	}()
-	return func() { close(done) }
+	return func() { close(done); <-exited }
 }

@@ -18,14 +18,14 @@ type simFlags struct {
 	speed float64
 }
 
-func (s *simFlags) bind(l *config.Loader, fleets, vehicles int, interval time.Duration) {
+func (s *simFlags) bind(l *config.Loader, fleets, vehicles int, interval time.Duration, speed float64) {
 	l.Int64(&s.cfg.Seed, "seed", "SIM_SEED", 1, "seed of the simulated data; the same seed gives the same ids")
 	l.Int(&s.cfg.Fleets, "fleets", "SIM_FLEETS", fleets, "simulated fleets")
 	l.Int(&s.cfg.VehiclesPerFleet, "vehicles", "SIM_VEHICLES", vehicles, "simulated vehicles per fleet")
 	l.Duration(&s.cfg.ReportInterval, "report-interval", "SIM_REPORT_INTERVAL", interval, "each vehicle reports one point per interval")
-	l.Float(&s.speed, "speed", "SIM_SPEED", 1, "simulated clock speed: 60 = one simulated minute per second")
+	l.Float(&s.speed, "speed", "SIM_SPEED", speed, "simulated clock speed: 60 = one simulated minute per second")
 	l.String(&s.cfg.ClientID, "sim-client-id", "SIM_CLIENT_ID", "demo", "client id the token endpoint accepts")
-	l.String(&s.cfg.ClientSecret, "sim-client-secret", "SIM_CLIENT_SECRET", "demo", "client secret the token endpoint accepts")
+	l.Secret(&s.cfg.ClientSecret, "sim-client-secret", "SIM_CLIENT_SECRET", "client secret the token endpoint accepts (default demo)")
 	l.Duration(&s.cfg.TokenTTL, "token-ttl", "SIM_TOKEN_TTL", time.Hour, "expires_in of issued tokens (short values exercise refresh)")
 	f := &s.cfg.Faults
 	l.Int(&f.RateLimitEvery, "fault-429-every", "SIM_FAULT_429_EVERY", 0, "every Nth API request gets 429 with Retry-After (0 = never)")
@@ -39,6 +39,9 @@ func (s *simFlags) bind(l *config.Loader, fleets, vehicles int, interval time.Du
 }
 
 func (s *simFlags) validate() error {
+	if s.cfg.ClientSecret == "" {
+		s.cfg.ClientSecret = "demo"
+	}
 	if s.speed <= 0 {
 		return fmt.Errorf("SIM_SPEED=%v: must be > 0", s.speed)
 	}
@@ -57,7 +60,7 @@ with deterministic data from --seed and optional fault injection. Point a bridge
 	var addr string
 	l.String(&addr, "addr", "SIM_ADDR", "127.0.0.1:8085", "listen address")
 	var sf simFlags
-	sf.bind(l, 3, 5, 30*time.Second)
+	sf.bind(l, 3, 5, 30*time.Second, 1)
 	if code, ok := parse(e, fs, args, func() error { return joinErrs(l.Err(), sf.validate()) }); !ok {
 		return code
 	}

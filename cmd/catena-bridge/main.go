@@ -89,7 +89,7 @@ Commands:
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
-Every flag has an environment variable (shown in each command's --help); flags win.
+Most flags have an environment variable (shown in each command's --help); flags win.
 Durations use Go's syntax: 500ms, 30s, 10m.
 
 Start here:  catena-bridge demo

@@ -46,7 +46,7 @@ func (c *Catena) Bind(l *Loader) {
 	l.String(&c.APIURL, "api-url", "CATENA_API_URL", DefaultAPIURL, "Catena API base URL")
 	l.String(&c.TokenURL, "token-url", "CATENA_TOKEN_URL", DefaultTokenURL, "OAuth2 token endpoint")
 	l.String(&c.ClientID, "client-id", "CATENA_CLIENT_ID", "", "OAuth2 client id (required)")
-	l.String(&c.ClientSecret, "client-secret", "CATENA_CLIENT_SECRET", "", "OAuth2 client secret; prefer the file or the environment, flags show in ps")
+	l.Secret(&c.ClientSecret, "client-secret", "CATENA_CLIENT_SECRET", "OAuth2 client secret; prefer the file or the environment, flags show in ps")
 	l.String(&c.ClientSecretFile, "client-secret-file", "CATENA_CLIENT_SECRET_FILE", "", "file holding the OAuth2 client secret")
 	l.Float(&c.RateLimit, "rate-limit", "CATENA_RATE_LIMIT", DefaultRateLimit, "API requests per second shared by the whole process; 0 turns the limit off")
 	l.Duration(&c.RequestTimeout, "request-timeout", "CATENA_REQUEST_TIMEOUT", 30*time.Second, "timeout of one HTTP attempt")
@@ -126,7 +126,7 @@ func (k *Kafka) Bind(l *Loader) {
 	l.Bool(&k.TLSInsecureSkipVerify, "tls-insecure-skip-verify", "KAFKA_TLS_INSECURE_SKIP_VERIFY", false, "do not verify the broker certificate (testing only)")
 	l.String(&k.SASLMechanism, "sasl-mechanism", "KAFKA_SASL_MECHANISM", "", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)")
 	l.String(&k.SASLUsername, "sasl-username", "KAFKA_SASL_USERNAME", "", "SASL user")
-	l.String(&k.SASLPassword, "sasl-password", "KAFKA_SASL_PASSWORD", "", "SASL password")
+	l.Secret(&k.SASLPassword, "sasl-password", "KAFKA_SASL_PASSWORD", "SASL password")
 	k.BindRegistry(l)
 }
 
@@ -139,7 +139,7 @@ func (k *Kafka) BindTopic(l *Loader) {
 func (k *Kafka) BindRegistry(l *Loader) {
 	l.String(&k.RegistryURL, "schema-registry-url", "SCHEMA_REGISTRY_URL", "", "Schema Registry URL; empty: Avro single-object encoding without a registry")
 	l.String(&k.RegistryUsername, "schema-registry-username", "SCHEMA_REGISTRY_USERNAME", "", "Schema Registry basic-auth user")
-	l.String(&k.RegistryPassword, "schema-registry-password", "SCHEMA_REGISTRY_PASSWORD", "", "Schema Registry basic-auth password")
+	l.Secret(&k.RegistryPassword, "schema-registry-password", "SCHEMA_REGISTRY_PASSWORD", "Schema Registry basic-auth password")
 }
 
 // Validate checks the Kafka settings.
@@ -156,11 +156,11 @@ func (k *Kafka) Validate() error {
 	if k.Topic == "" {
 		errs = append(errs, errors.New("KAFKA_TOPIC is empty"))
 	}
-	if k.Partitions < 1 {
-		errs = append(errs, fmt.Errorf("KAFKA_PARTITIONS=%d: must be >= 1", k.Partitions))
+	if k.Partitions < 1 || k.Partitions > 1<<20 {
+		errs = append(errs, fmt.Errorf("KAFKA_PARTITIONS=%d: must be 1..%d", k.Partitions, 1<<20))
 	}
 	if k.ReplicationFactor < 1 || k.ReplicationFactor > 32767 {
-		errs = append(errs, fmt.Errorf("KAFKA_REPLICATION_FACTOR=%d: must be >= 1", k.ReplicationFactor))
+		errs = append(errs, fmt.Errorf("KAFKA_REPLICATION_FACTOR=%d: must be 1..32767", k.ReplicationFactor))
 	}
 	switch k.Compression {
 	case "zstd", "lz4", "snappy", "gzip", "none":
@@ -230,7 +230,7 @@ func (p *Pipeline) Validate() error {
 	if p.PollInterval <= 0 {
 		errs = append(errs, fmt.Errorf("POLL_INTERVAL=%v: must be > 0", p.PollInterval))
 	}
-	if p.GapThreshold == 0 {
+	if p.GapThreshold == 0 && p.PollInterval > 0 {
 		p.GapThreshold = 2 * p.PollInterval
 	}
 	if p.GapThreshold < 0 {
@@ -257,7 +257,7 @@ type Admin struct {
 
 // Bind registers the admin settings on l.
 func (a *Admin) Bind(l *Loader) {
-	l.String(&a.Addr, "admin-addr", "ADMIN_ADDR", ":9464", "address of /metrics, /healthz and /readyz; empty turns it off")
+	l.String(&a.Addr, "admin-addr", "ADMIN_ADDR", ":9464", "address of /metrics, /healthz and /readyz; \"off\" (or an empty --admin-addr=) turns it off")
 	a.BindLog(l)
 }
 
@@ -269,13 +269,17 @@ func (a *Admin) BindLog(l *Loader) {
 
 // Validate checks the admin settings.
 func (a *Admin) Validate() error {
+	if a.Addr == "off" {
+		a.Addr = ""
+	}
+	a.LogFormat = strings.ToLower(a.LogFormat)
 	var errs []error
 	switch strings.ToLower(a.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", a.LogLevel))
 	}
-	switch a.LogFormat {
+	switch strings.ToLower(a.LogFormat) {
 	case "text", "json":
 	default:
 		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q: want text or json", a.LogFormat))

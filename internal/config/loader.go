@@ -62,6 +62,17 @@ func (l *Loader) String(p *string, name, env, def, text string) {
 	l.fs.StringVar(p, name, def, usage(text, env))
 }
 
+// Secret binds a secret string: its environment value is used but never
+// shown as the flag's default in --help (which ends up in terminals and logs).
+func (l *Loader) Secret(p *string, name, env, text string) {
+	v, _ := l.env(env)
+	l.fs.Func(name, usage(text, env), func(s string) error {
+		*p = s
+		return nil
+	})
+	*p = v
+}
+
 // Duration binds a duration in Go syntax (500ms, 30s, 10m).
 func (l *Loader) Duration(p *time.Duration, name, env string, def time.Duration, text string) {
 	if v, ok := l.env(env); ok {
