@@ -41,9 +41,12 @@ published, skipped and dead-lettered, three decoded events and the spread over p
 	if !ok {
 		return code
 	}
+	if e.getenv("LOG_LEVEL") == "" && !flagSet(fs, "log-level") {
+		a.LogLevel = "warn" // the demo's own report says what happens; logs only for trouble
+	}
 	f := &sf.cfg.Faults
 	if !anyFaultSet(fs) {
-		f.RateLimitEvery, f.ServerErrorEvery, f.DuplicateEvery, f.MalformedEvery, f.LateEvery = 40, 53, 3, 97, 50
+		f.RateLimitEvery, f.ServerErrorEvery, f.DuplicateEvery, f.MalformedEvery, f.LateEvery = 40, 53, 2, 97, 50
 		f.LateBy = 2 * time.Minute
 	}
 	if err := demo(ctx, e, sf, a, history, liveFor); err != nil {
@@ -51,6 +54,12 @@ published, skipped and dead-lettered, three decoded events and the spread over p
 		return exitFailure
 	}
 	return exitOK
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func anyFaultSet(fs *flag.FlagSet) bool {
@@ -96,7 +105,7 @@ func demo(ctx context.Context, e *env, sf simFlags, a config.Admin, history, liv
 		catena: config.Catena{
 			APIURL: apiURL, TokenURL: apiURL + "/realms/catena/protocol/openid-connect/token",
 			ClientID: sf.cfg.ClientID, ClientSecret: sf.cfg.ClientSecret,
-			RateLimit: 200, RequestTimeout: 10 * time.Second, RetryMaxElapsed: time.Minute, PageSize: 1000,
+			RateLimit: 200, RequestTimeout: 10 * time.Second, RetryMaxElapsed: time.Minute, PageSize: 500,
 		},
 		kafka: config.Kafka{
 			Brokers: cluster.ListenAddrs(), Topic: config.DefaultTopic, Partitions: 12, ReplicationFactor: 1,
