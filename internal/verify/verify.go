@@ -58,6 +58,12 @@ func Murmur2(data []byte) int32 {
 	return int32(h)
 }
 
+// Partition is the Java client's default partition of a keyed record:
+// Utils.toPositive(Utils.murmur2(key)) % partitions.
+func Partition(key []byte, partitions int32) int32 {
+	return (Murmur2(key) & 0x7fffffff) % partitions
+}
+
 // Topic verifies what a read_committed consumer finds against the
 // simulator's ground truth: every valid point exactly once as an event
 // (decoded with twmb/avro, not the encoder's library), keyed and partitioned
@@ -99,7 +105,7 @@ func Topic(t testing.TB, events, dlq []*kgo.Record, valid, malformed map[string]
 		if string(r.Key) != p.FleetID || ev["fleet_id"] != p.FleetID {
 			bad("event %s: key %q, fleet_id %v, want %q", id, r.Key, ev["fleet_id"], p.FleetID)
 		}
-		if want := (Murmur2(r.Key) & 0x7fffffff) % int32(partitions); r.Partition != want {
+		if want := Partition(r.Key, int32(partitions)); r.Partition != want {
 			bad("event %s: partition %d, want murmur2 %d", id, r.Partition, want)
 		}
 		if ev["vehicle_id"] != p.VehicleID {
