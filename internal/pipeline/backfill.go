@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -206,10 +205,7 @@ func (p *Pipeline) backfillVehicle(ctx context.Context, c *committer, prefix, ve
 			if pg == nil {
 				break
 			}
-			out, err := p.stages.run(pg.Items, p.cfg.Now().UTC(), setMarker{set})
-			if err != nil {
-				return err
-			}
+			out := p.stages.run(pg.Items, p.cfg.Now().UTC(), setMarker{set})
 			next := vehicleProgress{Window: wi, Cursor: pg.NextPage}
 			if pg.NextPage == "" {
 				next = vehicleProgress{Window: wi + 1, Done: wi+1 == len(windows)}
@@ -295,4 +291,3 @@ func sum(m map[string]int64) int64 {
 	return n
 }
 
-var _ = errors.New

@@ -315,10 +315,7 @@ func (l *live) poll(ctx context.Context, sweepFirst bool) error {
 				return err
 			}
 		}
-		out, err := p.stages.run(items, now, l.st)
-		if err != nil {
-			return err
-		}
+		out := p.stages.run(items, now, l.st)
 		if err := l.commit(ctx, "live", out); err != nil {
 			return err
 		}
@@ -389,10 +386,7 @@ func (l *live) history(ctx context.Context, mode, vehicle string, w catena.Windo
 		if pg == nil {
 			return nil
 		}
-		out, err := p.stages.run(pg.Items, p.cfg.Now().UTC(), l.st)
-		if err != nil {
-			return err
-		}
+		out := p.stages.run(pg.Items, p.cfg.Now().UTC(), l.st)
 		if err := l.commit(ctx, mode, out); err != nil {
 			return err
 		}

@@ -84,7 +84,7 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg:    cfg,
 		log:    cfg.Logger,
 		m:      cfg.Metrics,
-		stages: &stages{enc: cfg.Encoder, enr: cfg.Enricher, m: cfg.Metrics},
+		stages: &stages{enc: cfg.Encoder, enr: cfg.Enricher},
 	}, nil
 }
 

@@ -35,7 +35,6 @@ type published struct {
 type stages struct {
 	enc *avro.Encoder
 	enr *geo.Enricher
-	m   *Metrics
 }
 
 // page is one API page after the stages: what to commit and what it was.
@@ -49,7 +48,7 @@ type page struct {
 // run passes raw items through the stages. mark is called for every record
 // that could be published (and every dead letter, so a bad record that the
 // API returns again is not dead-lettered twice).
-func (s *stages) run(items []json.RawMessage, ingestedAt time.Time, mk marker) (*page, error) {
+func (s *stages) run(items []json.RawMessage, ingestedAt time.Time, mk marker) *page {
 	p := &page{fetched: len(items)}
 	p.batch.Events = make([]sink.Event, 0, len(items))
 	var (
@@ -95,7 +94,7 @@ func (s *stages) run(items []json.RawMessage, ingestedAt time.Time, mk marker) (
 		}
 		p.batch.Events = append(p.batch.Events, ev)
 	}
-	return p, nil
+	return p
 }
 
 // markAlways admits every record: an encode failure of an id already marked

@@ -59,7 +59,7 @@ func BenchmarkStages(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := &stages{enc: avro.NewEncoder(codec, avro.ConfluentFraming(1)), enr: enr, m: NewMetrics(nil)}
+	s := &stages{enc: avro.NewEncoder(codec, avro.ConfluentFraming(1)), enr: enr}
 	ingested := time.Date(2026, 11, 20, 12, 0, 1, 0, time.UTC)
 	var bytes int
 	for _, raw := range items {
@@ -68,10 +68,7 @@ func BenchmarkStages(b *testing.B) {
 	b.SetBytes(int64(bytes))
 	b.ReportAllocs()
 	for b.Loop() {
-		p, err := s.run(items, ingested, setMarker{dedup.NewSet(dedupBucket)})
-		if err != nil {
-			b.Fatal(err)
-		}
+		p := s.run(items, ingested, setMarker{dedup.NewSet(dedupBucket)})
 		if len(p.batch.Events) != len(items) {
 			b.Fatalf("page published %d events of %d items (duplicates %d, dead letters %d)",
 				len(p.batch.Events), len(items), p.dups, len(p.batch.DeadLetters))
