@@ -191,8 +191,8 @@ func (c *Client) retry(ctx context.Context, op, method, endpoint string, attempt
 		wait := max(b.NextBackOff(), res.retryAfter)
 		elapsed := time.Since(start)
 		if elapsed+wait > c.cfg.RetryMaxElapsed {
-			return fmt.Errorf("giving up after %d attempts in %v (retry max elapsed %v): %w",
-				n, elapsed.Round(time.Millisecond), c.cfg.RetryMaxElapsed, err)
+			return fmt.Errorf("%w: giving up after %d attempts in %v (retry max elapsed %v): %w",
+				ErrUnavailable, n, elapsed.Round(time.Millisecond), c.cfg.RetryMaxElapsed, err)
 		}
 		c.cfg.Logger.Warn("catena: retrying request",
 			"op", op, "method", method, "endpoint", endpoint, "status", res.status,

@@ -3,6 +3,7 @@ package catena
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +12,13 @@ import (
 	"time"
 	"unicode/utf8"
 )
+
+// ErrUnavailable is wrapped by the error of a request that kept failing in a
+// way that may pass (the API unreachable, timing out, answering 429 or 5xx)
+// until RetryMaxElapsed ran out. A caller that must not give up (a backfill)
+// can wait and call again; anything else (an invalid request, 4xx,
+// ErrUnauthorized, ErrCursorRepeated) will fail the same way again.
+var ErrUnavailable = errors.New("catena: API unavailable")
 
 // APIError is a non-2xx answer from the API that was not retried (400, 403,
 // 404, 405, 409, 422, 501, ...) or was still failing when retries ran out.

@@ -164,6 +164,9 @@ func TestClientErrorsNotRetried(t *testing.T) {
 			if n := len(f.requests()); n != 1 {
 				t.Fatalf("%d requests, want exactly 1", n)
 			}
+			if errors.Is(err, ErrUnavailable) {
+				t.Errorf("a %d wraps ErrUnavailable: a caller would wait for it in vain", tt.status)
+			}
 		})
 	}
 }
@@ -183,6 +186,9 @@ func TestRetryMaxElapsedBoundsRetries(t *testing.T) {
 		var apiErr *APIError
 		if !errors.As(err, &apiErr) || apiErr.Status != 503 || !strings.Contains(err.Error(), "giving up after") {
 			t.Fatalf("err = %v", err)
+		}
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("err = %v, want it to wrap ErrUnavailable: a caller may wait and try again", err)
 		}
 		if elapsed > 10*time.Second {
 			t.Fatalf("retried for %v, past RetryMaxElapsed 10s", elapsed)

@@ -2,11 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cenkalti/backoff/v4"
 
 	"github.com/catena-bridge/catena-bridge/internal/catena"
 	"github.com/catena-bridge/catena-bridge/internal/dedup"
@@ -198,7 +201,7 @@ func (p *Pipeline) backfillVehicle(ctx context.Context, c *committer, prefix, ve
 		}
 		pager := p.cfg.Client.History(vehicle, windows[wi], catena.LocationQuery{Size: p.cfg.PageSize}, cursor)
 		for {
-			pg, err := pager.Next(ctx)
+			pg, err := nextPage(ctx, p, pager)
 			if err != nil {
 				return fmt.Errorf("vehicle %s window %s..%s: %w", vehicle, windows[wi].From.Format(time.RFC3339), windows[wi].To.Format(time.RFC3339), err)
 			}
@@ -243,7 +246,7 @@ func (p *Pipeline) listVehicles(ctx context.Context) ([]string, error) {
 	var ids []string
 	seen := map[string]bool{}
 	for {
-		pg, err := pager.Next(ctx)
+		pg, err := nextPage(ctx, p, pager)
 		if err != nil {
 			return nil, err
 		}
@@ -289,4 +292,32 @@ func sum(m map[string]int64) int64 {
 		n += v
 	}
 	return n
+}
+
+// nextPage is pager.Next for work that must not give up while the API is
+// down: when the client's own retries run out on an outage
+// (catena.ErrUnavailable) it waits, with backoff up to a minute, and asks for
+// the same page again, until ctx ends. Other errors return at once.
+func nextPage[T any](ctx context.Context, p *Pipeline, pager *catena.Pager[T]) (*catena.Page[T], error) {
+	var b *backoff.ExponentialBackOff
+	for {
+		pg, err := pager.Next(ctx)
+		if err == nil || !errors.Is(err, catena.ErrUnavailable) || ctx.Err() != nil {
+			return pg, err
+		}
+		if b == nil {
+			b = backoff.NewExponentialBackOff(backoff.WithInitialInterval(p.cfg.OutageRetryInterval),
+				backoff.WithMaxInterval(time.Minute), backoff.WithMaxElapsedTime(0))
+		}
+		wait := b.NextBackOff()
+		p.m.PollErrors.Inc()
+		p.log.Warn("catena API unavailable; waiting before asking for the page again", "err", err, "wait", wait.Round(time.Millisecond))
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+	}
 }

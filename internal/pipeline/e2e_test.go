@@ -93,6 +93,32 @@ func TestBackfillResume(t *testing.T) {
 	verify.Topic(t, events, dlq, valid, malformed, 6)
 }
 
+// TestBackfillAPIOutage takes the API down (503 to every request) for
+// longer than the client retries one request: the backfill waits for it
+// instead of failing, and finishes with every record exactly once.
+func TestBackfillAPIOutage(t *testing.T) {
+	h := newHarness(t, faulty(2, 2, time.Minute), t0, func(c *pipeline.Config) {
+		c.OutageRetryInterval = 20 * time.Millisecond
+	})
+	h.retryMaxElapsed = 100 * time.Millisecond
+	h.start(func(c *pipeline.Config) { c.OutageRetryInterval = 20 * time.Millisecond })
+	from, to := t0.Add(-4*time.Hour), t0
+	h.apiDown.Store(true)
+	go func() {
+		// Back once the backfill has given up on a request three times.
+		for testutil.ToFloat64(h.metrics.PollErrors) < 3 {
+			time.Sleep(5 * time.Millisecond) // polls a counter
+		}
+		h.apiDown.Store(false)
+	}()
+	if _, err := h.pipe.Backfill(context.Background(), from, to); err != nil {
+		t.Fatalf("backfill failed during an API outage: %v", err)
+	}
+	valid, malformed := h.truth(from, to, t0)
+	events, dlq := h.readBack()
+	verify.Topic(t, events, dlq, valid, malformed, 6)
+}
+
 // TestRunEndToEnd tails the simulator live while its clock moves: steady
 // polls, a gap longer than GAP_THRESHOLD, and late records that only a sweep
 // can find.

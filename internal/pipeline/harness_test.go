@@ -1,13 +1,16 @@
 package pipeline_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,6 +45,9 @@ type harness struct {
 	sink     *sink.Sink
 	pipe     *pipeline.Pipeline
 	metrics  *pipeline.Metrics
+
+	apiDown         atomic.Bool   // the API answers 503 to everything while set
+	retryMaxElapsed time.Duration // the client's, default 1m
 }
 
 // brokers returns KAFKA_BROKERS, or the address of a new in-process kfake
@@ -75,7 +81,15 @@ func newHarness(t testing.TB, simCfg catenasim.Config, start time.Time, tune fun
 		t.Fatal(err)
 	}
 	h.sim = sim
-	api := httptest.NewServer(sim)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.apiDown.Load() {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"message":"Service Unavailable"}`))
+			return
+		}
+		sim.ServeHTTP(w, r)
+	}))
 	t.Cleanup(api.Close)
 	h.apiURL = api.URL
 	h.registry = srfake.New()
@@ -93,7 +107,7 @@ func (h *harness) start(tune func(*pipeline.Config)) {
 	client, err := catena.New(catena.Config{
 		APIURL: h.apiURL, TokenURL: h.apiURL + "/realms/catena/protocol/openid-connect/token",
 		ClientID: "demo", ClientSecret: "demo",
-		RetryInitialInterval: 10 * time.Millisecond, RetryMaxInterval: 100 * time.Millisecond, RetryMaxElapsed: time.Minute,
+		RetryInitialInterval: 10 * time.Millisecond, RetryMaxInterval: 100 * time.Millisecond, RetryMaxElapsed: cmp.Or(h.retryMaxElapsed, time.Minute),
 	})
 	if err != nil {
 		t.Fatal(err)

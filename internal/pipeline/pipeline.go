@@ -45,6 +45,12 @@ type Config struct {
 
 	// ProgressEvery is how often long work logs its progress, default 10s.
 	ProgressEvery time.Duration
+
+	// OutageRetryInterval is the first wait of a backfill whose API request
+	// failed after the client's own retries because the API is unavailable;
+	// waits double up to a minute, and the backfill never gives up on an
+	// outage. Default 5s.
+	OutageRetryInterval time.Duration
 }
 
 // Pipeline runs backfills and the live tail.
@@ -77,6 +83,7 @@ func New(cfg Config) (*Pipeline, error) {
 	setDefault(&cfg.Lookback, time.Hour)
 	setDefault(&cfg.ShutdownGrace, 30*time.Second)
 	setDefault(&cfg.ProgressEvery, 10*time.Second)
+	setDefault(&cfg.OutageRetryInterval, 5*time.Second)
 	if cfg.Lookback > catena.MaxHistoryWindow {
 		return nil, fmt.Errorf("pipeline: lookback %v exceeds the API's %v history window", cfg.Lookback, catena.MaxHistoryWindow)
 	}
