@@ -227,3 +227,74 @@ func sumDL(m map[string]int64) int64 {
 	}
 	return n
 }
+
+// TestRunLatency measures, on the wall clock, how long a record takes from
+// becoming visible at the API to being committed to Kafka (the record's
+// timestamp is its produce time): a vehicle's newest point within
+// POLL_INTERVAL + 2s, a late record within SWEEP_INTERVAL + 2s.
+func TestRunLatency(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs for several seconds of real time")
+	}
+	const (
+		poll  = 500 * time.Millisecond
+		sweep = 2 * time.Second
+	)
+	cfg := faulty(2, 3, time.Second) // a point per vehicle per second: each poll finds new newest points
+	cfg.Faults = catenasim.Faults{LateEvery: 5, LateBy: 1500 * time.Millisecond}
+	cfg.Clock = catenasim.NewClock(time.Now(), 1)
+	h := newHarness(t, cfg, time.Time{}, func(c *pipeline.Config) {
+		c.PollInterval, c.SweepInterval, c.Lookback, c.GapThreshold = poll, sweep, time.Minute, time.Minute
+	})
+	start := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- h.pipe.Run(ctx) }()
+	// Run for three sweeps' worth of real time.
+	<-time.After(3*sweep + time.Second)
+	cancel()
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
+	}
+	stop := time.Now()
+	events, _ := h.readBack()
+	truth := map[string]catenasim.Point{}
+	for _, v := range h.sim.Vehicles() {
+		for _, p := range h.sim.Points(v.ID, start.Add(-time.Minute), stop) {
+			truth[p.ID] = p
+		}
+	}
+	var newest, late, slowNewest, slowLate int
+	var worstNewest, worstLate time.Duration
+	for _, r := range events {
+		p, ok := truth[verify.Header(r, "catena-id")]
+		// Only records that became visible while the tail ran, and early
+		// enough that a poll or sweep was due before it stopped.
+		if !ok || p.VisibleAt.Before(start.Add(sweep)) {
+			continue
+		}
+		lat := r.Timestamp.Sub(p.VisibleAt)
+		if p.Late {
+			late++
+			worstLate = max(worstLate, lat)
+			if lat > sweep+2*time.Second {
+				slowLate++
+			}
+		} else {
+			newest++
+			worstNewest = max(worstNewest, lat)
+			if lat > poll+2*time.Second {
+				slowNewest++
+			}
+		}
+	}
+	if newest == 0 || late == 0 {
+		t.Fatalf("measured %d newest points and %d late records: nothing to judge", newest, late)
+	}
+	if slowNewest > 0 || slowLate > 0 {
+		t.Errorf("%d of %d points later than POLL_INTERVAL+2s (worst %v); %d of %d late records later than SWEEP_INTERVAL+2s (worst %v)",
+			slowNewest, newest, worstNewest, slowLate, late, worstLate)
+	}
+	t.Logf("visible→committed: %d points, worst %v (bound %v); %d late records, worst %v (bound %v)",
+		newest, worstNewest.Round(time.Millisecond), poll+2*time.Second, late, worstLate.Round(time.Millisecond), sweep+2*time.Second)
+}

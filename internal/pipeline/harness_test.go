@@ -46,8 +46,9 @@ type harness struct {
 	pipe     *pipeline.Pipeline
 	metrics  *pipeline.Metrics
 
-	apiDown         atomic.Bool   // the API answers 503 to everything while set
-	retryMaxElapsed time.Duration // the client's, default 1m
+	now             catenasim.Clock // the simulator's and the bridge's clock: h.clock unless the test gave one
+	apiDown         atomic.Bool     // the API answers 503 to everything while set
+	retryMaxElapsed time.Duration   // the client's, default 1m
 }
 
 // brokers returns KAFKA_BROKERS, or the address of a new in-process kfake
@@ -74,8 +75,11 @@ func uniqueTopic(t testing.TB) string {
 
 func newHarness(t testing.TB, simCfg catenasim.Config, start time.Time, tune func(*pipeline.Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: catenasim.NewManualClock(start), brokers: brokers(t), topic: uniqueTopic(t)}
-	simCfg.Clock = h.clock
+	h := &harness{t: t, clock: catenasim.NewManualClock(start), brokers: brokers(t), topic: uniqueTopic(t), now: simCfg.Clock}
+	if h.now == nil {
+		// The bridge's clock is the simulator's, which the test moves.
+		simCfg.Clock, h.now = h.clock, h.clock
+	}
 	sim, err := catenasim.New(simCfg)
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +143,7 @@ func (h *harness) start(tune func(*pipeline.Config)) {
 	h.metrics = pipeline.NewMetrics(nil)
 	cfg := pipeline.Config{
 		Client: client, Sink: s, Encoder: avro.NewEncoder(codec, avro.ConfluentFraming(id)), Enricher: enr,
-		Metrics: h.metrics, Now: h.clock.Now, PageSize: 100, Concurrency: 4,
+		Metrics: h.metrics, Now: h.now.Now, PageSize: 100, Concurrency: 4,
 	}
 	if tune != nil {
 		tune(&cfg)
