@@ -29,6 +29,9 @@ type bridgeFlags struct {
 	// now is the pipeline's clock; nil = time.Now. The demo passes the
 	// simulator's faster clock.
 	now func() time.Time
+
+	// work names what the process does, for the default transactional id.
+	work string
 }
 
 func (b *bridgeFlags) bind(e *env, fs *flag.FlagSet) {
@@ -76,7 +79,7 @@ func newBridge(ctx context.Context, e *env, f *bridgeFlags) (*bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	scfg, err := sinkConfig(f.kafka, log, reg)
+	scfg, err := sinkConfig(f.kafka, f.work, log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +184,7 @@ the transaction in flight is committed, then it exits 0.
 	if code, ok := parse(e, fs, args, f.validate); !ok {
 		return code
 	}
+	f.work = "run-" + pipeline.LiveScope(f.pipeline.FleetIDs, f.pipeline.FleetRefs)
 	b, err := newBridge(ctx, e, &f)
 	if err != nil {
 		return fail(e, ctx, "run", err)
@@ -233,6 +237,7 @@ when run again with the same range and filters; one that finished publishes noth
 	if !ok {
 		return code
 	}
+	f.work = "backfill-" + pipeline.BackfillJob(from, to, f.pipeline.FleetIDs, f.pipeline.FleetRefs)
 	b, err := newBridge(ctx, e, &f)
 	if err != nil {
 		return fail(e, ctx, "backfill", err)
@@ -244,6 +249,9 @@ when run again with the same range and filters; one that finished publishes noth
 		return err
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(e.stderr, "catena-bridge backfill: interrupted; progress is checkpointed: run the same command again to resume")
+		}
 		return fail(e, ctx, "backfill", err)
 	}
 	c := b.m.Counts()

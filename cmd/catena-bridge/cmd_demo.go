@@ -120,6 +120,7 @@ func demo(ctx context.Context, e *env, sf simFlags, a config.Admin, history, liv
 		},
 		admin: a,
 		now:   clock.Now,
+		work:  "demo",
 	}
 	b, err := newBridge(ctx, e, f)
 	if err != nil {
@@ -170,7 +171,7 @@ func demo(ctx context.Context, e *env, sf simFlags, a config.Admin, history, liv
 // demoReport reads the topic back as a consumer would: three decoded events
 // and the spread of events over partitions.
 func demoReport(ctx context.Context, e *env, b *bridge, f *bridgeFlags, registryURL string, start time.Time) error {
-	scfg, err := sinkConfig(f.kafka, b.log, nil)
+	scfg, err := sinkConfig(f.kafka, "", b.log, nil)
 	if err != nil {
 		return err
 	}

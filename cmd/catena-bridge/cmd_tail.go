@@ -40,7 +40,7 @@ to a running bridge. Without --from-beginning it prints new events only.
 		return code
 	}
 	log := newLogger(e.stderr, a)
-	scfg, err := sinkConfig(k, log, nil)
+	scfg, err := sinkConfig(k, "", log, nil)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "catena-bridge tail: %v\n", err)
 		return exitUsage

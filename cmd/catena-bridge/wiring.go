@@ -50,13 +50,15 @@ func newCatenaClient(c config.Catena, log *slog.Logger, obs catena.Observer) (*c
 	})
 }
 
-func sinkConfig(k config.Kafka, log *slog.Logger, reg prometheus.Registerer) (sink.Config, error) {
+// sinkConfig is the sink's configuration for work (see config.Kafka.TxnID;
+// "" for a reader, which has no transactional id).
+func sinkConfig(k config.Kafka, work string, log *slog.Logger, reg prometheus.Registerer) (sink.Config, error) {
 	cfg := sink.Config{
 		Brokers:           k.Brokers,
 		Topic:             k.Topic,
 		Partitions:        int32(k.Partitions),
 		ReplicationFactor: int16(k.ReplicationFactor),
-		TransactionalID:   k.TxnID(),
+		TransactionalID:   k.TxnID(work),
 		Compression:       k.Compression,
 		Logger:            log,
 		Registerer:        reg,

@@ -117,7 +117,7 @@ func (k *Kafka) Bind(l *Loader) {
 	k.BindTopic(l)
 	l.Int(&k.Partitions, "partitions", "KAFKA_PARTITIONS", 12, "partitions of topics created when missing")
 	l.Int(&k.ReplicationFactor, "replication-factor", "KAFKA_REPLICATION_FACTOR", 1, "replication factor of topics created when missing")
-	l.String(&k.TransactionalID, "transactional-id", "KAFKA_TRANSACTIONAL_ID", "", "transactional id (default catena-bridge-<topic>); one running bridge per id")
+	l.String(&k.TransactionalID, "transactional-id", "KAFKA_TRANSACTIONAL_ID", "", "transactional id (default catena-bridge-<topic>-run-<fleet filter hash> for run, -backfill-<job hash> for backfill); one running bridge per id")
 	l.String(&k.Compression, "compression", "KAFKA_COMPRESSION", "zstd", "zstd, lz4, snappy, gzip or none")
 	l.Bool(&k.TLS, "tls", "KAFKA_TLS", false, "connect to Kafka with TLS")
 	l.String(&k.TLSCAFile, "tls-ca-file", "KAFKA_TLS_CA_FILE", "", "PEM CA bundle for Kafka TLS (default: system roots)")
@@ -185,13 +185,16 @@ func (k *Kafka) Validate() error {
 	return errors.Join(errs...)
 }
 
-// TxnID returns the transactional id: the configured one or one derived from
-// the topic.
-func (k *Kafka) TxnID() string {
+// TxnID returns the transactional id: the configured one, or one derived
+// from the topic and work, a name for what this process does (the live tail
+// of some fleets, one backfill job). Processes doing different work on one
+// topic then do not fence each other, while a second process doing the same
+// work fences the first, as it must.
+func (k *Kafka) TxnID(work string) string {
 	if k.TransactionalID != "" {
 		return k.TransactionalID
 	}
-	return "catena-bridge-" + k.Topic
+	return "catena-bridge-" + k.Topic + "-" + work
 }
 
 // Pipeline is what to fetch and how often.

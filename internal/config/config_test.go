@@ -434,11 +434,11 @@ func TestLoaderKinds(t *testing.T) {
 
 func TestTxnID(t *testing.T) {
 	k := config.Kafka{Topic: "t1"}
-	if got := k.TxnID(); got != "catena-bridge-t1" {
+	if got := k.TxnID("run-ab12"); got != "catena-bridge-t1-run-ab12" {
 		t.Errorf("derived TxnID = %q", got)
 	}
 	k.TransactionalID = "mine"
-	if got := k.TxnID(); got != "mine" {
+	if got := k.TxnID("run-ab12"); got != "mine" {
 		t.Errorf("configured TxnID = %q", got)
 	}
 }

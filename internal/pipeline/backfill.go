@@ -35,7 +35,7 @@ func (p *Pipeline) Backfill(ctx context.Context, from, to time.Time) (BackfillRe
 		return BackfillResult{}, fmt.Errorf("backfill: --from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
 	from, to = from.UTC(), to.UTC()
-	job := scopeID("backfill", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), filterKey(p.cfg.FleetIDs, p.cfg.FleetRefs))
+	job := BackfillJob(from, to, p.cfg.FleetIDs, p.cfg.FleetRefs)
 	res := BackfillResult{Job: job}
 	prefix := backfillPrefix + job + "/"
 	log := p.log.With("job", job)

@@ -26,6 +26,18 @@ const (
 	runPrefix      = "run/"
 )
 
+// BackfillJob names a backfill: a short hash of its range and fleet filters,
+// stable across runs. Its checkpoints are kept under it, and the bridge's
+// default transactional id includes it.
+func BackfillJob(from, to time.Time, fleetIDs, fleetRefs []string) string {
+	return scopeID("backfill", from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano), filterKey(fleetIDs, fleetRefs))
+}
+
+// LiveScope names a live tail by its fleet filters, like BackfillJob.
+func LiveScope(fleetIDs, fleetRefs []string) string {
+	return scopeID("run", filterKey(fleetIDs, fleetRefs))
+}
+
 // scopeID names a set of filters: a short hash, stable across runs.
 func scopeID(parts ...string) string {
 	h := sha256.New()

@@ -118,7 +118,7 @@ func (s *liveState) active(since time.Time) []string {
 // the last Lookback of history. Run returns nil when ctx is cancelled after
 // committing the page in flight, and an error when the sink fails (fencing).
 func (p *Pipeline) Run(ctx context.Context) error {
-	scope := scopeID("run", filterKey(p.cfg.FleetIDs, p.cfg.FleetRefs))
+	scope := LiveScope(p.cfg.FleetIDs, p.cfg.FleetRefs)
 	prefix := runPrefix + scope + "/"
 	log := p.log.With("scope", scope)
 	st := &liveState{set: dedup.NewSet(dedupBucket), vehicles: map[string]lastPoint{}, lastIDs: map[string]dedup.ID{}, newest: map[string]seenPoint{}}
