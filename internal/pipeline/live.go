@@ -59,12 +59,14 @@ type seenPoint struct {
 	at time.Time
 }
 
-// evict forgets the ids older than horizon.
-func (s *liveState) evict(horizon time.Time) {
+// evict forgets the ids older than horizon and reports the state's size.
+func (s *liveState) evict(horizon time.Time, m *Metrics) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.horizon = horizon
 	s.set.EvictBefore(horizon)
+	m.DedupIDs.Set(float64(s.set.Len()))
+	m.Tracked.Set(float64(len(s.vehicles)))
 }
 
 // advance records the points a page publishes and returns the checkpoints of
@@ -233,7 +235,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				}
 			case <-poll.C:
 			}
-			st.evict(p.cfg.Now().Add(-p.cfg.Lookback - dedupBucket))
+			st.evict(p.cfg.Now().Add(-p.cfg.Lookback-dedupBucket), p.m)
 		}
 	})
 }

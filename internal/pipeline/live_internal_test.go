@@ -30,7 +30,7 @@ func TestLiveMarkOldNewestPoint(t *testing.T) {
 				st.advance("run/x/", []published{{vehicleID: "v1", id: id(1), at: old}})
 			}
 			for poll := range 5 {
-				st.evict(now.Add(time.Duration(poll)*time.Minute - time.Hour))
+				st.evict(now.Add(time.Duration(poll)*time.Minute-time.Hour), NewMetrics(nil))
 				if st.mark(id(1), old, "v1") {
 					t.Fatalf("poll %d admitted the vehicle's old newest record again", poll)
 				}

@@ -23,6 +23,8 @@ type Metrics struct {
 	EventLag     prometheus.Gauge         // ingested_at − occurred_at of the newest published event, seconds
 	PollErrors   prometheus.Counter       // live polls or sweeps that failed and will be retried
 	Vehicles     *prometheus.GaugeVec     // backfill vehicles, by state (total, done)
+	DedupIDs     prometheus.Gauge         // ids the live tail holds to drop repeats
+	Tracked      prometheus.Gauge         // vehicles whose last published point the live tail keeps
 	APIRequests  *prometheus.CounterVec   // API HTTP attempts, by endpoint and status
 	APIRetries   *prometheus.CounterVec   // API retries, by endpoint and status
 	APILatency   *prometheus.HistogramVec // API attempt latency, by endpoint
@@ -47,13 +49,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		EventLag:     prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "event_lag_seconds", Help: "Fetch time minus occurred_at of the newest published event."}),
 		PollErrors:   prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "poll_errors_total", Help: "Live polls or sweeps that failed and will be retried."}),
 		Vehicles:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "backfill_vehicles", Help: "Backfill vehicles by state."}, []string{"state"}),
+		DedupIDs:     prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "dedup_ids", Help: "Record ids the live tail holds to drop repeats (bounded by LOOKBACK)."}),
+		Tracked:      prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "vehicles_tracked", Help: "Vehicles whose last published point the live tail keeps."}),
 		APIRequests:  prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "api_requests_total", Help: "Catena API HTTP attempts."}, []string{"endpoint", "status"}),
 		APIRetries:   prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "api_retries_total", Help: "Catena API retries."}, []string{"endpoint", "status"}),
 		APILatency:   prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "api_request_duration_seconds", Help: "Catena API attempt latency.", Buckets: prometheus.DefBuckets}, []string{"endpoint"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Fetched, m.Published, m.Duplicates, m.DeadLetters, m.Pages, m.Transactions,
-			m.CommitTime, m.EventLag, m.PollErrors, m.Vehicles, m.APIRequests, m.APIRetries, m.APILatency)
+			m.CommitTime, m.EventLag, m.PollErrors, m.Vehicles, m.DedupIDs, m.Tracked, m.APIRequests, m.APIRetries, m.APILatency)
 	}
 	return m
 }
