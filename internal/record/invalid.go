@@ -18,6 +18,8 @@ const (
 	ReasonInvalidH3        = "invalid_h3"        // h3_index_11 not an integer, or not a resolution-11 cell
 	ReasonBadTimestamp     = "bad_timestamp"     // a date-time field that is not RFC 3339
 	ReasonMissingTimestamp = "missing_timestamp" // created_at or updated_at null or absent
+	ReasonMissingField     = "missing_field"     // another required field (connection_id, source_name, source_id, source_data_hash) null, absent or ""
+	ReasonBadUUID          = "bad_uuid"          // another uuid field (connection_id, tsp_id, vehicle_id, ...) not a canonical UUID
 	ReasonBadNumber        = "bad_number"        // a number field that is neither a number nor a numeric string
 	ReasonBadType          = "bad_type"          // any other field with the wrong JSON type
 )

@@ -14,6 +14,11 @@ import (
 //     and a UUID (missing_fleet_id, bad_fleet_id);
 //   - created_at and updated_at: present (missing_timestamp); they are
 //     required by the contract and non-null in the Avro schema;
+//   - connection_id, source_name, source_id, source_data_hash: present
+//     (missing_field), required by the contract and non-null in the event;
+//   - every other uuid field, when set: a UUID (bad_uuid), since the event
+//     types them logicalType uuid and consumers that apply logical types
+//     would fail on anything else;
 //   - the position, when there is one: latitude in -90..90, longitude in
 //     -180..180, all coordinates finite (bad_coordinates);
 //   - h3_index_11, when set: a valid H3 cell of resolution 11 (invalid_h3).
@@ -35,6 +40,27 @@ func (l *Location) Validate() error {
 		return &Invalid{Field: "created_at", Value: "null", Reason: ReasonMissingTimestamp}
 	case l.UpdatedAt.IsZero():
 		return &Invalid{Field: "updated_at", Value: "null", Reason: ReasonMissingTimestamp}
+	case l.ConnectionID == "":
+		return &Invalid{Field: "connection_id", Value: "null", Reason: ReasonMissingField}
+	case !IsUUID(l.ConnectionID):
+		return &Invalid{Field: "connection_id", Value: quoteValue(l.ConnectionID), Reason: ReasonBadUUID}
+	case l.SourceName == "":
+		return &Invalid{Field: "source_name", Value: "null", Reason: ReasonMissingField}
+	case l.SourceID == "":
+		return &Invalid{Field: "source_id", Value: "null", Reason: ReasonMissingField}
+	case l.SourceDataHash == "":
+		return &Invalid{Field: "source_data_hash", Value: "null", Reason: ReasonMissingField}
+	}
+	for _, f := range [...]struct {
+		name string
+		v    *string
+	}{
+		{"tsp_id", l.TspID}, {"execution_id", l.ExecutionID}, {"schedule_id", l.ScheduleID},
+		{"vehicle_id", l.VehicleID}, {"driver_id", l.DriverID}, {"co_driver_id", l.CoDriverID},
+	} {
+		if f.v != nil && !IsUUID(*f.v) {
+			return &Invalid{Field: f.name, Value: quoteValue(*f.v), Reason: ReasonBadUUID}
+		}
 	}
 	if l.HasPosition {
 		if msg := checkPosition(l); msg != "" {

@@ -44,6 +44,14 @@ func TestValidate(t *testing.T) {
 		{name: "h3 res 10", raw: withField("h3_index_11", `"8a283082800ffff"`), field: "h3_index_11", reason: ReasonInvalidH3, value: "622203769584680959"},
 		{name: "h3 bad digit", raw: withField("h3_index_11", `"8b283082800ffff"`), field: "h3_index_11", reason: ReasonInvalidH3},
 		{name: "h3 > MaxInt64", raw: withField("h3_index_11", "18446744073709551615"), field: "h3_index_11", reason: ReasonInvalidH3, value: "18446744073709551615"},
+		{name: "no connection_id", raw: withField("connection_id", "null"), field: "connection_id", reason: ReasonMissingField, value: "null"},
+		{name: "bad connection_id", raw: withField("connection_id", `"conn-1"`), field: "connection_id", reason: ReasonBadUUID, value: `"conn-1"`},
+		{name: "no source_name", raw: withField("source_name", ""), field: "source_name", reason: ReasonMissingField, value: "null"},
+		{name: "empty source_id", raw: withField("source_id", `""`), field: "source_id", reason: ReasonMissingField, value: "null"},
+		{name: "no source_data_hash", raw: withField("source_data_hash", "null"), field: "source_data_hash", reason: ReasonMissingField, value: "null"},
+		{name: "bad vehicle_id", raw: withField("vehicle_id", `"truck 7"`), field: "vehicle_id", reason: ReasonBadUUID, value: `"truck 7"`},
+		{name: "bad tsp_id", raw: withField("tsp_id", `"samsara"`), field: "tsp_id", reason: ReasonBadUUID, value: `"samsara"`},
+		{name: "null driver_id", raw: withField("driver_id", "null")},
 		// Precedence: the first problem in the documented order wins.
 		{name: "id before fleet", raw: withField("id", "null"), mutate: func(l *Location) { l.FleetID = "" }, field: "id", reason: ReasonMissingID},
 	}
