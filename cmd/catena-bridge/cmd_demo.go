@@ -72,6 +72,7 @@ func demo(ctx context.Context, e *env, sf simFlags, a config.Admin, history, liv
 	start := time.Now()
 	clock := catenasim.NewClock(time.Now().UTC().Truncate(time.Minute), sf.speed)
 	sf.cfg.Clock = clock
+	sf.cfg.TokenClock = catenasim.NewClock(time.Now(), 1) // expires_in is in real seconds
 	sim, err := catenasim.New(sf.cfg)
 	if err != nil {
 		return err

@@ -66,6 +66,9 @@ with deterministic data from --seed and optional fault injection. Point a bridge
 	}
 	if sf.speed != 1 {
 		sf.cfg.Clock = catenasim.NewClock(time.Now(), sf.speed)
+		// Tokens live in real seconds, as expires_in says, whatever the
+		// data's clock does.
+		sf.cfg.TokenClock = catenasim.NewClock(time.Now(), 1)
 	}
 	sim, err := catenasim.New(sf.cfg)
 	if err != nil {

@@ -24,7 +24,8 @@ func TestNewValidatesConfig(t *testing.T) {
 	}{
 		{"defaults", func(*Config) {}, ""},
 		{"api url scheme", func(c *Config) { c.APIURL = "ftp://x" }, `api url "ftp://x": scheme must be http or https`},
-		{"api url parse", func(c *Config) { c.APIURL = "http://a b:%" }, `api url "http://a b:%"`},
+		{"api url parse", func(c *Config) { c.APIURL = "http://a b:%" }, `api url "(unparsable URL)": invalid port`},
+		{"api url credentials", func(c *Config) { c.APIURL = "https://user:hunter2@api.example.com" }, `api url "https://user:xxxxx@api.example.com": must not carry credentials`},
 		{"api url no host", func(c *Config) { c.APIURL = "http://" }, "missing host"},
 		{"token url", func(c *Config) { c.TokenURL = "auth.example.com/token" }, `token url "auth.example.com/token"`},
 		{"no client id", func(c *Config) { c.ClientID = " " }, "client id: required"},

@@ -110,10 +110,10 @@ func (cfg Config) withDefaults() (Config, *url.URL, error) {
 	}
 	api, err := parseBaseURL(cfg.APIURL)
 	if err != nil {
-		return cfg, nil, fmt.Errorf("api url %q: %w", cfg.APIURL, err)
+		return cfg, nil, fmt.Errorf("api url %q: %w", redactURL(cfg.APIURL), err)
 	}
 	if _, err := parseBaseURL(cfg.TokenURL); err != nil {
-		return cfg, nil, fmt.Errorf("token url %q: %w", cfg.TokenURL, err)
+		return cfg, nil, fmt.Errorf("token url %q: %w", redactURL(cfg.TokenURL), err)
 	}
 	if strings.TrimSpace(cfg.ClientID) == "" {
 		return cfg, nil, fmt.Errorf("client id: required")
@@ -170,7 +170,7 @@ func (cfg Config) withDefaults() (Config, *url.URL, error) {
 func parseBaseURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
-		return nil, err
+		return nil, err.(*url.Error).Err // *url.Error repeats the URL, which may hold a password
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("scheme must be http or https")
@@ -193,3 +193,16 @@ type nopObserver struct{}
 
 func (nopObserver) Request(string, int, error, time.Duration) {}
 func (nopObserver) Retry(string, int, time.Duration)          {}
+
+// redactURL hides a password in s, so a URL that carries credentials can be
+// named in an error.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if _, has := u.User.Password(); has {
+		return u.Redacted()
+	}
+	return s
+}

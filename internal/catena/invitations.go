@@ -120,7 +120,7 @@ type Invitation struct {
 
 // LogValue implements slog.LogValuer without the id, the magic link and the
 // tokens, which are secrets.
-func (inv *Invitation) LogValue() slog.Value {
+func (inv Invitation) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("fleet_ref", inv.FleetRef),
 		slog.String("status", inv.Status),

@@ -226,8 +226,13 @@ func (s *Server) handleInvitationCreate(w http.ResponseWriter, r *http.Request) 
 	if inv := s.inv.byRef[ref]; inv != nil && status(inv, now) != "expired" && inv.Status != "deleted" {
 		inv.ExpiresInHours = hours
 		inv.ExpiresAt = apiTime(now.Add(time.Duration(hours) * time.Hour))
-		inv.Status = "active"
-		inv.DeclinedAt, inv.DeclineReason = nil, nil
+		// Refreshed as the contract says: an accepted invitation stays
+		// accepted (its tokens are regenerated), a declined one is
+		// reactivated.
+		if inv.Status == "declined" {
+			inv.Status = "active"
+			inv.DeclinedAt, inv.DeclineReason = nil, nil
+		}
 		writeJSON(w, http.StatusOK, s.snapshot(inv, now))
 		return
 	}

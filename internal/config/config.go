@@ -292,8 +292,16 @@ func (a *Admin) Validate() error {
 
 func checkURL(env, s string) error {
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s=%q: want an http(s) URL such as https://host", env, s)
+	if err != nil {
+		// The value may carry a password: name the problem, not the value.
+		return fmt.Errorf("%s: not a URL (%v)", env, err.(*url.Error).Err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		shown := s
+		if _, has := u.User.Password(); has {
+			shown = u.Redacted()
+		}
+		return fmt.Errorf("%s=%q: want an http(s) URL such as https://host", env, shown)
 	}
 	return nil
 }

@@ -92,7 +92,8 @@ func TestValidate(t *testing.T) {
 		// Catena.
 		{name: "api url scheme", env: with("CATENA_API_URL", "ftp://api.example"), want: []string{`CATENA_API_URL="ftp://api.example"`, "http(s) URL"}},
 		{name: "api url without host", env: with("CATENA_API_URL", "http://"), want: []string{`CATENA_API_URL="http://"`}},
-		{name: "api url unparsable", env: with("CATENA_API_URL", "http://bad host:x"), want: []string{`CATENA_API_URL="http://bad host:x"`}},
+		{name: "api url unparsable", env: with("CATENA_API_URL", "http://bad host:x"), want: []string{`CATENA_API_URL: not a URL (invalid port ":x" after host)`}},
+		{name: "registry url password hidden", env: with("SCHEMA_REGISTRY_URL", "ftp://u:hunter2@sr"), want: []string{`SCHEMA_REGISTRY_URL="ftp://u:xxxxx@sr"`}},
 		{name: "api url by flag", env: baseEnv(), args: []string{"--api-url", "api.example"}, want: []string{`CATENA_API_URL="api.example"`}},
 		{name: "token url", env: with("CATENA_TOKEN_URL", "auth.example/token"), want: []string{`CATENA_TOKEN_URL="auth.example/token"`}},
 		{name: "http api url ok", env: with("CATENA_API_URL", "http://127.0.0.1:8085", "CATENA_TOKEN_URL", "http://127.0.0.1:8085/t")},
