@@ -42,7 +42,7 @@ func (p *Pipeline) Backfill(ctx context.Context, from, to time.Time) (BackfillRe
 
 	saved, err := p.cfg.Sink.LoadCheckpoints(ctx, prefix)
 	if err != nil {
-		return res, fmt.Errorf("backfill: load checkpoints: %w", err)
+		return res, err
 	}
 	if _, ok := saved[prefix+"done"]; ok {
 		res.AlreadyComplete = true
@@ -68,7 +68,7 @@ func (p *Pipeline) Backfill(ctx context.Context, from, to time.Time) (BackfillRe
 
 	vehicles, err := p.listVehicles(ctx)
 	if err != nil {
-		return res, fmt.Errorf("backfill: list vehicles: %w", err)
+		return res, fmt.Errorf("list vehicles: %w", err)
 	}
 	res.Vehicles = len(vehicles)
 	windows := catena.Windows(from, to, catena.MaxHistoryWindow)
@@ -109,7 +109,7 @@ func (p *Pipeline) Backfill(ctx context.Context, from, to time.Time) (BackfillRe
 			})
 		}
 		if err != nil {
-			return res, fmt.Errorf("backfill: rebuild dedup state from the topics: %w", err)
+			return res, fmt.Errorf("rebuild dedup state from the topics: %w", err)
 		}
 		log.Info("resuming backfill", "vehicles_in_progress", len(sets), "ids_restored", n)
 	}
@@ -180,7 +180,7 @@ func (p *Pipeline) Backfill(ctx context.Context, from, to time.Time) (BackfillRe
 		return c.commit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{checkpoint(prefix+"done", meta)}})
 	})
 	if err != nil {
-		return res, fmt.Errorf("backfill: %w", err)
+		return res, err
 	}
 	c := p.m.Counts()
 	log.Info("backfill complete", "vehicles", len(vehicles), "published", c.Published, "duplicates", c.Duplicates, "dead_letters", c.DeadLetters)

@@ -19,7 +19,7 @@ import (
 //	backfill/<job>/meta          backfillMeta: the job's range, filters, start time
 //	backfill/<job>/v/<vehicle>   vehicleProgress: next window and cursor, or done
 //	backfill/<job>/done          backfillMeta: the job finished
-//	run/<scope>/v/<vehicle>      lastPoint: the vehicle's last published point
+//	run/<scope>/v/<vehicle>      vehicleState: the vehicle's last published and newest seen records
 //	run/<scope>/sweep            sweepMark: when the last sweep finished
 const (
 	backfillPrefix = "backfill/"
@@ -73,12 +73,6 @@ type vehicleProgress struct {
 	Window int    `json:"window"`
 	Cursor string `json:"cursor,omitempty"`
 	Done   bool   `json:"done,omitempty"`
-}
-
-// lastPoint is a vehicle's newest published point in the live tail.
-type lastPoint struct {
-	At time.Time `json:"at"`
-	ID string    `json:"id"`
 }
 
 type sweepMark struct {

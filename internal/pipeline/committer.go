@@ -43,14 +43,29 @@ var errCommitterStopped = errors.New("committer stopped")
 // commit hands b to the committer and waits until it is committed. An error
 // is fatal for the process: the sink already retried what can be retried.
 func (c *committer) commit(ctx context.Context, b *sink.Batch) error {
+	req, err := c.submit(ctx, b)
+	if err != nil {
+		return err
+	}
+	return c.wait(req)
+}
+
+// submit hands b to the committer without waiting for the commit: batches
+// are committed in the order they are submitted.
+func (c *committer) submit(ctx context.Context, b *sink.Batch) (*commitReq, error) {
 	req := &commitReq{batch: b, done: make(chan error, 1)}
 	select {
 	case c.reqs <- req:
+		return req, nil
 	case <-c.dead:
-		return c.stoppedErr()
+		return nil, c.stoppedErr()
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
+}
+
+// wait waits until a submitted batch is committed.
+func (c *committer) wait(req *commitReq) error {
 	select {
 	case err := <-req.done:
 		return err

@@ -298,3 +298,78 @@ func TestRunLatency(t *testing.T) {
 	t.Logf("visible→committed: %d points, worst %v (bound %v); %d late records, worst %v (bound %v)",
 		newest, worstNewest.Round(time.Millisecond), poll+2*time.Second, late, worstLate.Round(time.Millisecond), sweep+2*time.Second)
 }
+
+// TestRunRestartsCatchUp restarts the live tail more often than its
+// SWEEP_INTERVAL. Points between two polls (closer than GAP_THRESHOLD) are
+// published only by sweeps; every restart sweeps at once from where the last
+// complete sweep left off, so after the next start nothing is missing.
+func TestRunRestartsCatchUp(t *testing.T) {
+	cfg := catenasim.Config{Seed: 7, Fleets: 2, VehiclesPerFleet: 2, ReportInterval: 20 * time.Second}
+	lookback := 30 * time.Minute
+	tune := func(c *pipeline.Config) {
+		c.PollInterval = 20 * time.Millisecond
+		c.SweepInterval = time.Hour // never due within one process
+		c.GapThreshold = 2 * time.Minute
+		c.Lookback = lookback
+	}
+	h := newHarness(t, cfg, t0, tune)
+	waitPolls := func() {
+		pages := h.metrics.Counts().Pages
+		deadline := time.Now().Add(30 * time.Second)
+		for h.metrics.Counts().Pages < pages+2 {
+			if time.Now().After(deadline) {
+				t.Fatal("no poll")
+			}
+			time.Sleep(5 * time.Millisecond) // polls a counter
+		}
+	}
+	now := t0
+	run := func(minutes int) {
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { errc <- h.pipe.Run(ctx) }()
+		waitPolls()
+		for range minutes {
+			now = now.Add(time.Minute)
+			h.clock.Set(now)
+			waitPolls()
+		}
+		cancel()
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for proc := range 3 {
+		if proc > 0 {
+			h.start(tune)
+		}
+		run(4)
+	}
+	// The last process's own between-poll points wait for the next sweep:
+	// a fourth start, whose first sweep must find everything.
+	h.start(tune)
+	valid, malformed := h.truth(t0.Add(-lookback), now, now)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- h.pipe.Run(ctx) }()
+	// Published counts this process only: what the earlier ones missed.
+	before, _ := h.readBack()
+	missing := int64(len(valid) - len(before))
+	deadline := time.Now().Add(30 * time.Second)
+	for h.metrics.Counts().Published < missing {
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted tail published %d of the %d records the earlier processes left", h.metrics.Counts().Published, missing)
+		}
+		time.Sleep(5 * time.Millisecond) // polls a counter
+	}
+	if missing <= 0 {
+		t.Fatal("the earlier processes left nothing for the restart's sweep: the test shows nothing")
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	events, dlq := h.readBack()
+	verify.Topic(t, events, dlq, valid, malformed, 6)
+	t.Logf("the restart's sweep published the %d between-poll records the earlier processes left", missing)
+}

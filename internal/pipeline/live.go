@@ -1,9 +1,12 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,97 +18,164 @@ import (
 )
 
 // liveState is what the live tail remembers between polls: the ids it
-// published that the API can still return, and each vehicle's newest
-// published point. The poll loop and the sweep share it.
+// published that the API can still return, and per vehicle what it
+// published and saw last. The poll loop and the sweep share it.
 type liveState struct {
-	mu       sync.Mutex
-	set      *dedup.Set
-	vehicles map[string]lastPoint
-	lastIDs  map[string]dedup.ID
-	newest   map[string]seenPoint // each vehicle's newest record marked, published or dead-lettered
-	horizon  time.Time            // ids before it were evicted from set
+	mu        sync.Mutex
+	set       *dedup.Set
+	vehicles  map[string]*vehicleState
+	lastSweep time.Time // when the last complete sweep started (the bridge's clock); zero before the first
 }
 
-// mark admits a record the live tail has not published. The id set holds
-// the ids of the last Lookback; an older record can only come back as a
-// vehicle's newest point (the snapshot) or the start of a gap, so for those
-// the vehicle's last published point decides: its own id, or anything not
-// newer than it, was published.
+// vehicleState is a vehicle's part of the live tail's state; it is the
+// vehicle's checkpoint too.
+type vehicleState struct {
+	// At is the occurred_at of the newest record published for the vehicle
+	// and IDs the ids published at At (usually one): a gap is fetched from
+	// At, inclusive, so these come back.
+	At  time.Time `json:"at,omitzero"`
+	IDs []string  `json:"ids,omitempty"`
+	// Newest is the id of the newest record seen for the vehicle, published
+	// or dead-lettered, at NewestAt: the snapshot returns it with every poll
+	// however old it is, long after the id set has evicted it.
+	Newest   string    `json:"newest,omitempty"`
+	NewestAt time.Time `json:"newest_at,omitzero"`
+
+	ids    []dedup.ID // IDs, parsed
+	newest dedup.ID   // Newest, parsed
+	known  bool       // Newest is set
+}
+
+// maxIDsAt bounds vehicleState.IDs: more records of one vehicle at one
+// instant than this is not a GPS track.
+const maxIDsAt = 16
+
+func (v *vehicleState) parse() {
+	v.ids = v.ids[:0]
+	for _, s := range v.IDs {
+		if id, ok := dedup.ParseID(s); ok {
+			v.ids = append(v.ids, id)
+		}
+	}
+	v.newest, v.known = dedup.ParseID(v.Newest)
+}
+
+// mark admits a record the live tail has not published (or dead-lettered).
+// The id set holds the ids of the sweep's window; older records come back
+// only as a vehicle's newest record (the snapshot) or at the start of a gap
+// (fetched from the last published point), which the vehicle's state
+// answers for.
 func (s *liveState) mark(id dedup.ID, at time.Time, vehicle string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if vehicle != "" {
-		if s.lastIDs[vehicle] == id || s.newest[vehicle].id == id {
+	if v := s.vehicles[vehicle]; vehicle != "" && v != nil {
+		if v.known && v.newest == id {
 			return false
 		}
-		if last, ok := s.vehicles[vehicle]; ok && at.Before(s.horizon) && !at.After(last.At) {
-			return false
+		for _, pid := range v.ids {
+			if pid == id {
+				return false
+			}
 		}
 	}
-	if !s.set.Add(id, at) {
-		return false
-	}
-	if vehicle != "" && !at.Before(s.newest[vehicle].at) {
-		// Remembered apart from the set: a vehicle's newest record comes back
-		// with every snapshot however old it is, and may be a dead letter,
-		// which does not move the vehicle's last published point.
-		s.newest[vehicle] = seenPoint{id, at}
-	}
-	return true
+	return s.set.Add(id, at)
 }
 
-type seenPoint struct {
-	id dedup.ID
-	at time.Time
+// advance records what a page publishes and dead-letters, and returns the
+// checkpoints of the vehicles whose state moved. It does not depend on the
+// order of the API's records.
+func (s *liveState) advance(prefix string, pub []published) []sink.Checkpoint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var changed []string
+	for _, p := range pub {
+		v := s.vehicles[p.vehicleID]
+		if v == nil {
+			v = &vehicleState{}
+			s.vehicles[p.vehicleID] = v
+		}
+		moved := false
+		if !p.dead {
+			switch {
+			case p.at.After(v.At):
+				v.At, v.IDs, v.ids = p.at, []string{p.id.String()}, append(v.ids[:0], p.id)
+				moved = true
+			case p.at.Equal(v.At) && len(v.ids) < maxIDsAt && !slices.Contains(v.ids, p.id):
+				v.IDs, v.ids = append(v.IDs, p.id.String()), append(v.ids, p.id)
+				moved = true
+			}
+		}
+		if !v.known || !p.at.Before(v.NewestAt) {
+			v.Newest, v.NewestAt, v.newest, v.known = p.id.String(), p.at, p.id, true
+			moved = true
+		}
+		if moved && !slices.Contains(changed, p.vehicleID) {
+			changed = append(changed, p.vehicleID)
+		}
+	}
+	cps := make([]sink.Checkpoint, 0, len(changed))
+	for _, id := range changed {
+		cps = append(cps, checkpoint(prefix+"v/"+id, s.vehicles[id]))
+	}
+	return cps
+}
+
+// lastPublished returns the occurred_at of the vehicle's newest published
+// record, or zero.
+func (s *liveState) lastPublished(vehicle string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v := s.vehicles[vehicle]; v != nil {
+		return v.At
+	}
+	return time.Time{}
+}
+
+// sweepFrom is where a sweep starting at now begins: Lookback before the
+// previous sweep started, so consecutive sweeps leave no hole even when one
+// was late (a restart, a slow sweep), and never more than the API's history
+// window before now.
+func (s *liveState) sweepFrom(now time.Time, lookback time.Duration) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from := now.Add(-lookback)
+	if !s.lastSweep.IsZero() && s.lastSweep.Before(now) {
+		from = s.lastSweep.Add(-lookback)
+	}
+	return later(from, now.Add(-catena.MaxHistoryWindow))
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// swept records a complete sweep that started at at.
+func (s *liveState) swept(at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastSweep = at
 }
 
 // evict forgets the ids older than horizon and reports the state's size.
 func (s *liveState) evict(horizon time.Time, m *Metrics) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.horizon = horizon
 	s.set.EvictBefore(horizon)
 	m.DedupIDs.Set(float64(s.set.Len()))
 	m.Tracked.Set(float64(len(s.vehicles)))
 }
 
-// advance records the points a page publishes and returns the checkpoints of
-// the vehicles whose newest point moved.
-func (s *liveState) advance(prefix string, pub []published) []sink.Checkpoint {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var cps []sink.Checkpoint
-	changed := map[string]bool{}
-	for _, p := range pub {
-		last, ok := s.vehicles[p.vehicleID]
-		if ok && !p.at.After(last.At) {
-			continue
-		}
-		s.vehicles[p.vehicleID] = lastPoint{At: p.at, ID: p.id.String()}
-		s.lastIDs[p.vehicleID] = p.id
-		changed[p.vehicleID] = true
-	}
-	for v := range changed {
-		cps = append(cps, checkpoint(prefix+"v/"+v, s.vehicles[v]))
-	}
-	return cps
-}
-
-func (s *liveState) last(vehicle string) (lastPoint, dedup.ID, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	lp, ok := s.vehicles[vehicle]
-	return lp, s.lastIDs[vehicle], ok
-}
-
-// active returns the vehicles whose newest point is at or after since.
+// active returns the vehicles with a record at or after since.
 func (s *liveState) active(since time.Time) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
-	for v, lp := range s.vehicles {
-		if !lp.At.Before(since) {
-			out = append(out, v)
+	for id, v := range s.vehicles {
+		if !v.At.Before(since) || !v.NewestAt.Before(since) {
+			out = append(out, id)
 		}
 	}
 	return out
@@ -123,13 +193,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	scope := LiveScope(p.cfg.FleetIDs, p.cfg.FleetRefs)
 	prefix := runPrefix + scope + "/"
 	log := p.log.With("scope", scope)
-	st := &liveState{set: dedup.NewSet(dedupBucket), vehicles: map[string]lastPoint{}, lastIDs: map[string]dedup.ID{}, newest: map[string]seenPoint{}}
+	st := &liveState{set: dedup.NewSet(dedupBucket), vehicles: map[string]*vehicleState{}}
 
 	saved, err := p.cfg.Sink.LoadCheckpoints(ctx, prefix)
 	if err != nil {
-		return fmt.Errorf("run: load checkpoints: %w", err)
+		return err
 	}
-	var lastSweep time.Time
 	for k, b := range saved {
 		switch {
 		case k == prefix+"sweep":
@@ -137,26 +206,25 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			if err := decodeCheckpoint(k, b, &sm); err != nil {
 				return err
 			}
-			lastSweep = sm.At
+			st.lastSweep = sm.At
 		case strings.HasPrefix(k, prefix+"v/"):
-			var lp lastPoint
-			if err := decodeCheckpoint(k, b, &lp); err != nil {
+			v := &vehicleState{}
+			if err := decodeCheckpoint(k, b, v); err != nil {
 				return err
 			}
-			v := strings.TrimPrefix(k, prefix+"v/")
-			st.vehicles[v] = lp
-			if id, ok := dedup.ParseID(lp.ID); ok {
-				st.lastIDs[v] = id
-			}
+			v.parse()
+			st.vehicles[strings.TrimPrefix(k, prefix+"v/")] = v
 		}
 	}
-	// Ids the API can still return: those of the last Lookback. Records are
-	// produced after they occur, so reading from Lookback (plus a margin for
-	// clock skew) before now by produce time finds them all.
-	horizon := p.cfg.Now().Add(-p.cfg.Lookback - dedupBucket)
-	st.horizon = horizon
+	firstStart := st.lastSweep.IsZero()
+
+	// Ids the API can still return: those from where the next sweep starts.
+	// Records are produced after they occur, so reading the topics by
+	// produce time from a margin before that finds them all.
+	now := p.cfg.Now()
+	horizon := st.sweepFrom(now, p.cfg.Lookback).Add(-dedupBucket)
+	since := time.Now().Add(horizon.Sub(now) - 10*time.Minute)
 	restored := 0
-	since := time.Now().Add(-p.cfg.Lookback - dedupBucket - 10*time.Minute)
 	err = p.cfg.Sink.ScanEvents(ctx, since, func(h sink.EventHeaders) {
 		if id, ok := dedup.ParseID(h.ID); ok && !h.OccurredAt.Before(horizon) {
 			st.set.Add(id, h.OccurredAt)
@@ -164,79 +232,98 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 	})
 	if err == nil {
-		// Dead letters too: a bad record that is a vehicle's newest point
-		// comes back with every snapshot.
 		err = p.cfg.Sink.ScanDeadLetters(ctx, since, func(h sink.EventHeaders) {
-			at := h.OccurredAt
-			if at.IsZero() {
-				at = h.Timestamp
+			at := cmp.Or(h.OccurredAt, h.Timestamp)
+			if !at.Before(horizon) {
+				st.set.Add(deadLetterKey(h.ID, h.Value), at)
+				restored++
 			}
-			st.set.Add(deadLetterKey(h.ID, h.Value), at)
-			restored++
 		})
 	}
 	if err != nil {
-		return fmt.Errorf("run: rebuild dedup state from the topics: %w", err)
+		return fmt.Errorf("rebuild dedup state from the topics: %w", err)
 	}
-	log.Info("live tail starting", "vehicles_known", len(st.vehicles), "ids_restored", restored,
+	log.Info("live tail starting", "first_start", firstStart, "vehicles_known", len(st.vehicles), "ids_restored", restored,
 		"poll_interval", p.cfg.PollInterval, "gap_threshold", p.cfg.GapThreshold, "sweep_interval", p.cfg.SweepInterval, "lookback", p.cfg.Lookback)
 
 	return p.withCommitter(ctx, func(ctx context.Context, c *committer) error {
 		l := &live{p: p, c: c, st: st, prefix: prefix, log: log}
-		firstSweep := lastSweep.IsZero()
 		var wg sync.WaitGroup
 		sweepDone := make(chan error, 1)
 		sweeping := false
-		startSweep := func(vehicles []string) {
+		startSweep := func() {
 			sweeping = true
+			vehicles := st.active(st.sweepFrom(p.cfg.Now(), p.cfg.Lookback))
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				sweepDone <- l.sweep(ctx, vehicles)
 			}()
 		}
-		defer wg.Wait()
+		// sweepResult handles a finished sweep: nil to go on, or the error
+		// that stops the tail.
+		sweepResult := func(err error) error {
+			sweeping = false
+			switch {
+			case err == nil || ctx.Err() != nil && !isSinkErr(err):
+				return nil
+			case isSinkErr(err):
+				return err
+			}
+			p.m.PollErrors.Inc()
+			log.Error("sweep failed; retrying at the next sweep", "err", err)
+			return nil
+		}
+		defer func() {
+			wg.Wait()
+		}()
+		if !firstStart {
+			// A restart sweeps at once: the points between polls that only a
+			// sweep publishes must not wait for a process that lives longer
+			// than SweepInterval.
+			startSweep()
+		}
 
 		poll := time.NewTicker(p.cfg.PollInterval)
 		defer poll.Stop()
 		sweepEvery := time.NewTicker(p.cfg.SweepInterval)
 		defer sweepEvery.Stop()
 		for {
-			if err := l.poll(ctx, firstSweep); err != nil {
+			if err := l.poll(ctx, firstStart); err != nil {
 				if isSinkErr(err) {
 					return err
 				}
 				if ctx.Err() != nil {
-					return nil
+					break
 				}
 				p.m.PollErrors.Inc()
 				log.Error("poll failed; retrying at the next poll", "err", err)
 			} else {
-				firstSweep = false
+				firstStart = false
 			}
 			select {
 			case <-ctx.Done():
-				return nil
 			case err := <-sweepDone:
-				sweeping = false
-				if err != nil {
-					if isSinkErr(err) {
-						return err
-					}
-					if ctx.Err() != nil {
-						return nil
-					}
-					p.m.PollErrors.Inc()
-					log.Error("sweep failed; retrying at the next sweep", "err", err)
+				if err := sweepResult(err); err != nil {
+					return err
 				}
 			case <-sweepEvery.C:
 				if !sweeping {
-					startSweep(st.active(p.cfg.Now().Add(-p.cfg.Lookback)))
+					startSweep()
 				}
 			case <-poll.C:
 			}
-			st.evict(p.cfg.Now().Add(-p.cfg.Lookback-dedupBucket), p.m)
+			if ctx.Err() != nil {
+				break
+			}
+			st.evict(st.sweepFrom(p.cfg.Now(), p.cfg.Lookback).Add(-dedupBucket), p.m)
 		}
+		// Stopping: a sweep in flight finishes its page and reports; only a
+		// failed commit changes the outcome.
+		if sweeping {
+			return sweepResult(<-sweepDone)
+		}
+		return nil
 	})
 }
 
@@ -266,18 +353,29 @@ type live struct {
 	c      *committer
 	st     *liveState
 	prefix string
-	log    interface {
-		Info(string, ...any)
-		Warn(string, ...any)
-	}
+	log    *slog.Logger
+
+	// order makes batches reach the committer in the order their
+	// checkpoints were computed, so a vehicle's checkpoint in the compacted
+	// topic never moves back when the poll and the sweep race.
+	order sync.Mutex
 }
 
 func (l *live) commit(ctx context.Context, mode string, out *page) error {
+	l.order.Lock()
 	out.batch.Checkpoints = append(out.batch.Checkpoints, l.st.advance(l.prefix, out.published)...)
-	if len(out.batch.Events)+len(out.batch.DeadLetters)+len(out.batch.Checkpoints) > 0 {
-		if err := l.c.commit(commitCtx(ctx), &out.batch); err != nil {
-			return &sinkError{err}
-		}
+	if size(&out.batch) == 0 {
+		l.order.Unlock()
+		l.p.account(mode, out)
+		return nil
+	}
+	req, err := l.c.submit(commitCtx(ctx), &out.batch)
+	l.order.Unlock()
+	if err == nil {
+		err = l.c.wait(req)
+	}
+	if err != nil {
+		return &sinkError{fmt.Errorf("commit %s page (%d events, %d dead letters): %w", mode, len(out.batch.Events), len(out.batch.DeadLetters), err)}
 	}
 	l.p.account(mode, out)
 	return nil
@@ -312,6 +410,9 @@ func (l *live) poll(ctx context.Context, sweepFirst bool) error {
 		}
 	}
 	for _, items := range pages {
+		if ctx.Err() != nil {
+			return ctx.Err() // stopping: pages not yet processed are fetched again next time
+		}
 		if !sweepFirst {
 			if err := l.fillGaps(ctx, items); err != nil {
 				return err
@@ -359,18 +460,17 @@ func (l *live) fillGaps(ctx context.Context, items []json.RawMessage) error {
 			continue
 		}
 		v := *loc.VehicleID
-		last, _, ok := l.st.last(v)
-		if !ok || loc.OccurredAt.Sub(last.At) <= p.cfg.GapThreshold {
+		last := l.st.lastPublished(v)
+		if last.IsZero() || loc.OccurredAt.Sub(last) <= p.cfg.GapThreshold {
 			continue
 		}
-		// [last, newest]: from is inclusive (the last point itself is
-		// dropped by dedup), to exclusive, so one microsecond past the newest.
-		w := catena.Window{From: last.At, To: loc.OccurredAt.Add(time.Microsecond)}
-		if w.To.Sub(w.From) > catena.MaxHistoryWindow {
-			w.From = w.To.Add(-catena.MaxHistoryWindow)
-		}
-		if err := l.history(ctx, "gap", v, w); err != nil {
-			return err
+		// [last, newest]: from is inclusive (the records published at last
+		// are dropped by dedup), to exclusive, so one microsecond past the
+		// newest; in windows the API accepts, however long the gap.
+		for _, w := range catena.Windows(last, loc.OccurredAt.Add(time.Microsecond), catena.MaxHistoryWindow) {
+			if err := l.history(ctx, "gap", v, w); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -400,7 +500,7 @@ func (l *live) history(ctx context.Context, mode, vehicle string, w catena.Windo
 func (l *live) sweep(ctx context.Context, vehicles []string) error {
 	p := l.p
 	now := p.cfg.Now().UTC()
-	w := catena.Window{From: now.Add(-p.cfg.Lookback), To: now}
+	w := catena.Window{From: l.st.sweepFrom(now, p.cfg.Lookback), To: now}
 	start := time.Now()
 	work := make(chan string)
 	errs := make(chan error, p.cfg.Concurrency)
@@ -439,8 +539,9 @@ feed:
 		return err
 	}
 	if err := l.c.commit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{checkpoint(l.prefix+"sweep", sweepMark{At: now})}}); err != nil {
-		return &sinkError{err}
+		return &sinkError{fmt.Errorf("commit sweep mark: %w", err)}
 	}
-	l.log.Info("sweep done", "vehicles", len(vehicles), "took", time.Since(start).Round(time.Millisecond))
+	l.st.swept(now)
+	l.log.Info("sweep done", "vehicles", len(vehicles), "from", w.From, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }

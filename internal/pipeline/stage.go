@@ -28,6 +28,7 @@ type published struct {
 	vehicleID string
 	id        dedup.ID
 	at        time.Time
+	dead      bool // dead-lettered, not published
 }
 
 // stages holds the per-record stages: decode, validate, dedup, enrich, encode.
@@ -49,12 +50,13 @@ type page struct {
 // that could be published (and every dead letter, so a bad record that the
 // API returns again is not dead-lettered twice).
 func (s *stages) run(items []json.RawMessage, ingestedAt time.Time, mk marker) *page {
-	p := &page{fetched: len(items)}
+	p := &page{fetched: len(items), published: make([]published, 0, len(items))}
 	p.batch.Events = make([]sink.Event, 0, len(items))
-	var (
-		loc   record.Location
-		arena []byte
-	)
+	var loc record.Location
+	// One buffer holds every event's key and value: a slice per event would
+	// be two allocations per record. Sized for typical events (about 900
+	// bytes); when it grows, earlier events keep the old array.
+	arena := make([]byte, 0, len(items)*1024)
 	for _, raw := range items {
 		loc = record.Location{}
 		err := record.Decode(raw, &loc)
@@ -72,15 +74,17 @@ func (s *stages) run(items []json.RawMessage, ingestedAt time.Time, mk marker) *
 			continue
 		}
 		s.enr.Enrich(&loc)
+		keyStart := len(arena)
+		arena = append(arena, loc.FleetID...)
 		start := len(arena)
 		arena, err = s.enc.Append(arena, &loc, ingestedAt)
 		if err != nil {
-			arena = arena[:start]
+			arena = arena[:keyStart]
 			s.deadLetter(p, raw, &loc, fmt.Errorf("encode avro: %w", err), ingestedAt, markAlways{})
 			continue
 		}
 		ev := sink.Event{
-			Key:    []byte(loc.FleetID),
+			Key:    arena[keyStart:start:start],
 			Value:  arena[start:len(arena):len(arena)],
 			ID:     loc.ID,
 			Source: loc.SourceName,
@@ -131,6 +135,9 @@ func (s *stages) deadLetter(p *page, raw json.RawMessage, loc *record.Location, 
 		dl.Key = []byte(loc.FleetID)
 	}
 	p.batch.DeadLetters = append(p.batch.DeadLetters, dl)
+	if dl.VehicleID != "" {
+		p.published = append(p.published, published{vehicleID: dl.VehicleID, id: key, at: at, dead: true})
+	}
 }
 
 // eventTime is the time a record's id is filed under: occurred_at, or
