@@ -128,6 +128,9 @@ func newBridge(ctx context.Context, e *env, f *bridgeFlags) (*bridge, error) {
 		SweepInterval: f.pipeline.SweepInterval,
 		Lookback:      f.pipeline.Lookback,
 		Now:           f.now,
+
+		IncludeSourceData: f.pipeline.IncludeSourceData,
+		ShutdownGrace:     f.pipeline.ShutdownGrace,
 	})
 	if err != nil {
 		s.Close()

@@ -207,6 +207,8 @@ type Pipeline struct {
 	SweepInterval       time.Duration
 	Lookback            time.Duration
 	BackfillConcurrency int
+	IncludeSourceData   bool
+	ShutdownGrace       time.Duration
 }
 
 // Bind registers the pipeline settings on l.
@@ -219,6 +221,8 @@ func (p *Pipeline) Bind(l *Loader) {
 	l.Duration(&p.SweepInterval, "sweep-interval", "SWEEP_INTERVAL", DefaultSweepInterval, "run: how often each active vehicle's recent history is re-read for late records")
 	l.Duration(&p.Lookback, "lookback", "LOOKBACK", DefaultLookback, "run: how much recent history a sweep re-reads (and the first start publishes)")
 	l.Int(&p.BackfillConcurrency, "concurrency", "BACKFILL_CONCURRENCY", 8, "vehicles fetched in parallel (backfill and sweeps), under the shared rate limit")
+	l.Bool(&p.IncludeSourceData, "include-source-data", "CATENA_INCLUDE_SOURCE_DATA", false, "ask the API for each record's raw provider payload and publish it in source_data (larger pages and events)")
+	l.Duration(&p.ShutdownGrace, "shutdown-grace", "SHUTDOWN_GRACE", 20*time.Second, "on SIGTERM, how long the transaction in flight may take to commit (the broker may be down) before the bridge gives up on it")
 }
 
 // Validate checks the pipeline settings and fills derived defaults.
@@ -244,6 +248,9 @@ func (p *Pipeline) Validate() error {
 	}
 	if p.Lookback <= 0 || p.Lookback > 45*24*time.Hour {
 		errs = append(errs, fmt.Errorf("LOOKBACK=%v: must be > 0 and at most 45 days (one API history request)", p.Lookback))
+	}
+	if p.ShutdownGrace <= 0 {
+		errs = append(errs, fmt.Errorf("SHUTDOWN_GRACE=%v: must be > 0", p.ShutdownGrace))
 	}
 	if p.BackfillConcurrency < 1 {
 		errs = append(errs, fmt.Errorf("BACKFILL_CONCURRENCY=%d: must be >= 1", p.BackfillConcurrency))

@@ -199,9 +199,19 @@ func (p *Pipeline) backfillVehicle(ctx context.Context, c *committer, prefix, ve
 		if set == nil || cursor == "" {
 			set = dedup.NewSet(dedupBucket)
 		}
-		pager := p.cfg.Client.History(vehicle, windows[wi], catena.LocationQuery{Size: p.cfg.PageSize}, cursor)
+		pager := p.cfg.Client.History(vehicle, windows[wi], p.query(), cursor)
+		restarted := false
 		for {
 			pg, err := nextPage(ctx, p, pager)
+			if err != nil && !restarted && cursorRefused(err, pager.Cursor()) {
+				// The contract says nothing of a cursor's lifetime; one saved
+				// before a long stop may be refused. The window starts over:
+				// its ids already published are in set, so only what is new
+				// goes out.
+				p.log.Warn("API refused a saved cursor; reading the window again from its first page", "vehicle", vehicle, "window", windows[wi], "err", err)
+				pager, restarted = p.cfg.Client.History(vehicle, windows[wi], p.query(), ""), true
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("vehicle %s window %s..%s: %w", vehicle, windows[wi].From.Format(time.RFC3339), windows[wi].To.Format(time.RFC3339), err)
 			}
@@ -320,4 +330,11 @@ func nextPage[T any](ctx context.Context, p *Pipeline, pager *catena.Pager[T]) (
 			return nil, err
 		}
 	}
+}
+
+// cursorRefused tells an API error that rejects the cursor of a request
+// (400 or 422 to a page requested with a cursor) from other failures.
+func cursorRefused(err error, cursor string) bool {
+	var ae *catena.APIError
+	return cursor != "" && errors.As(err, &ae) && (ae.Status == 400 || ae.Status == 422)
 }

@@ -81,9 +81,14 @@ func TestBackfillResume(t *testing.T) {
 		t.Fatalf("stopped backfill: %v", err)
 	}
 	h.start(nil)
+	// The saved cursors have expired meanwhile: the first one is refused.
+	h.refuseCursors.Store(1)
 	res, err := h.pipe.Backfill(context.Background(), from, to)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if h.refuseCursors.Load() >= 0 {
+		t.Error("no request with a cursor was refused: the resume started no window half-way")
 	}
 	if res.Resumed == 0 {
 		t.Error("nothing resumed: the first run was not stopped part-way")

@@ -48,6 +48,7 @@ type harness struct {
 
 	now             catenasim.Clock // the simulator's and the bridge's clock: h.clock unless the test gave one
 	apiDown         atomic.Bool     // the API answers 503 to everything while set
+	refuseCursors   atomic.Int64    // the API answers 400 to this many requests with a cursor
 	retryMaxElapsed time.Duration   // the client's, default 1m
 }
 
@@ -86,6 +87,12 @@ func newHarness(t testing.TB, simCfg catenasim.Config, start time.Time, tune fun
 	}
 	h.sim = sim
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("cursor") != "" && h.refuseCursors.Add(-1) >= 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"code":400,"message":"Bad Request","detail":"Invalid cursor value"}`))
+			return
+		}
 		if h.apiDown.Load() {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusServiceUnavailable)

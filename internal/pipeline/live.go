@@ -387,7 +387,7 @@ func (l *live) commit(ctx context.Context, mode string, out *page) error {
 // published before their newest point.
 func (l *live) poll(ctx context.Context, sweepFirst bool) error {
 	p := l.p
-	pager := p.cfg.Client.Locations(catena.LocationQuery{OnlyLatest: true, FleetIDs: p.cfg.FleetIDs, FleetRefs: p.cfg.FleetRefs, Size: p.cfg.PageSize}, "")
+	pager := p.cfg.Client.Locations(p.snapshotQuery(), "")
 	var pages [][]json.RawMessage
 	for {
 		pg, err := pager.Next(ctx)
@@ -479,7 +479,7 @@ func (l *live) fillGaps(ctx context.Context, items []json.RawMessage) error {
 // history publishes one vehicle's history over w, page by page.
 func (l *live) history(ctx context.Context, mode, vehicle string, w catena.Window) error {
 	p := l.p
-	pager := p.cfg.Client.History(vehicle, w, catena.LocationQuery{Size: p.cfg.PageSize}, "")
+	pager := p.cfg.Client.History(vehicle, w, p.query(), "")
 	for {
 		pg, err := pager.Next(ctx)
 		if err != nil {

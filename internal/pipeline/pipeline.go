@@ -30,6 +30,11 @@ type Config struct {
 	FleetRefs []string // filter of every request, optional
 	PageSize  int      // records per API page, default 1000
 
+	// IncludeSourceData asks the API for each record's raw provider payload
+	// (include_source_data), published in the event's source_data. Default
+	// off: it multiplies the size of pages and events.
+	IncludeSourceData bool
+
 	// Concurrency is how many vehicles are fetched in parallel by a backfill
 	// or a sweep, default 8. They share the client's rate limit.
 	Concurrency int
@@ -140,3 +145,16 @@ func (p *Pipeline) withCommitter(ctx context.Context, fn func(ctx context.Contex
 // commitCtx is the context of a commit: not cancelled by shutdown (the
 // committer bounds it), so a page that was fetched is committed.
 func commitCtx(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
+// query is the query of a vehicle's history (the vehicle and window are
+// History's arguments).
+func (p *Pipeline) query() catena.LocationQuery {
+	return catena.LocationQuery{Size: p.cfg.PageSize, IncludeSourceData: p.cfg.IncludeSourceData}
+}
+
+// snapshotQuery is the query of the latest snapshot.
+func (p *Pipeline) snapshotQuery() catena.LocationQuery {
+	q := p.query()
+	q.OnlyLatest, q.FleetIDs, q.FleetRefs = true, p.cfg.FleetIDs, p.cfg.FleetRefs
+	return q
+}
