@@ -1,10 +1,14 @@
 # Two stages: cgo is needed for github.com/uber/h3-go.
 FROM golang:1.26-bookworm AS build
+# go.mod asks for a newer patch release than the image may carry: let the go
+# command fetch it rather than fail.
+ENV GOTOOLCHAIN=auto
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=1 go build -trimpath -o /out/catena-bridge ./cmd/catena-bridge
+ARG VERSION=docker
+RUN CGO_ENABLED=1 go build -trimpath -ldflags "-X main.version=${VERSION}" -o /out/catena-bridge ./cmd/catena-bridge
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/*

@@ -121,7 +121,7 @@ func newBridge(ctx context.Context, e *env, f *bridgeFlags) (*bridge, error) {
 		Logger:        log,
 		FleetIDs:      f.pipeline.FleetIDs,
 		FleetRefs:     f.pipeline.FleetRefs,
-		PageSize:      f.catena.PageSize,
+		PageSize:      f.pipeline.PageSize,
 		Concurrency:   f.pipeline.BackfillConcurrency,
 		PollInterval:  f.pipeline.PollInterval,
 		GapThreshold:  f.pipeline.GapThreshold,

@@ -31,7 +31,10 @@ published, skipped and dead-lettered, three decoded events and the spread over p
 `)
 	l := config.NewLoader(fs, e.getenv)
 	var sf simFlags
-	sf.bind(l, 4, 5, time.Minute, 60)
+	// Every fault that reaches the bridge, on by default.
+	sf.bind(l, 4, 5, time.Minute, 60, catenasim.Faults{
+		RateLimitEvery: 40, ServerErrorEvery: 53, DuplicateEvery: 2, MalformedEvery: 97, LateEvery: 50, LateBy: 2 * time.Minute,
+	})
 	var history, liveFor time.Duration
 	var a config.Admin
 	l.Duration(&history, "history", "", 24*time.Hour, "simulated history to backfill")
@@ -44,11 +47,6 @@ published, skipped and dead-lettered, three decoded events and the spread over p
 	if e.getenv("LOG_LEVEL") == "" && !flagSet(fs, "log-level") {
 		a.LogLevel = "warn" // the demo's own report says what happens; logs only for trouble
 	}
-	f := &sf.cfg.Faults
-	if !anyFaultSet(fs) {
-		f.RateLimitEvery, f.ServerErrorEvery, f.DuplicateEvery, f.MalformedEvery, f.LateEvery = 40, 53, 2, 97, 50
-		f.LateBy = 2 * time.Minute
-	}
 	if err := demo(ctx, e, sf, a, history, liveFor); err != nil {
 		fmt.Fprintf(e.stderr, "catena-bridge demo: %v\n", err)
 		return exitFailure
@@ -59,12 +57,6 @@ published, skipped and dead-lettered, three decoded events and the spread over p
 func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
-}
-
-func anyFaultSet(fs *flag.FlagSet) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || strings.HasPrefix(f.Name, "fault-") })
 	return set
 }
 
@@ -106,14 +98,14 @@ func demo(ctx context.Context, e *env, sf simFlags, a config.Admin, history, liv
 		catena: config.Catena{
 			APIURL: apiURL, TokenURL: apiURL + "/realms/catena/protocol/openid-connect/token",
 			ClientID: sf.cfg.ClientID, ClientSecret: sf.cfg.ClientSecret,
-			RateLimit: 200, RequestTimeout: 10 * time.Second, RetryMaxElapsed: time.Minute, PageSize: 500,
+			RateLimit: 200, RequestTimeout: 10 * time.Second, RetryMaxElapsed: time.Minute,
 		},
 		kafka: config.Kafka{
 			Brokers: cluster.ListenAddrs(), Topic: config.DefaultTopic, Partitions: 12, ReplicationFactor: 1,
 			Compression: "zstd", RegistryURL: registry.URL(),
 		},
 		pipeline: config.Pipeline{
-			H3Resolutions: "9,7,5", BackfillConcurrency: 8,
+			H3Resolutions: "9,7,5", BackfillConcurrency: 8, PageSize: 500,
 			// Live tail on the simulated clock: a poll per real second is a
 			// simulated minute at ×60.
 			PollInterval: time.Second, GapThreshold: 3 * sf.cfg.ReportInterval,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,7 +19,9 @@ type simFlags struct {
 	speed float64
 }
 
-func (s *simFlags) bind(l *config.Loader, fleets, vehicles int, interval time.Duration, speed float64) {
+// bind registers the simulator's settings with the given defaults; faults
+// are the fault knobs' defaults (the demo switches them on, sim does not).
+func (s *simFlags) bind(l *config.Loader, fleets, vehicles int, interval time.Duration, speed float64, faults catenasim.Faults) {
 	l.Int64(&s.cfg.Seed, "seed", "SIM_SEED", 1, "seed of the simulated data; the same seed gives the same ids")
 	l.Int(&s.cfg.Fleets, "fleets", "SIM_FLEETS", fleets, "simulated fleets")
 	l.Int(&s.cfg.VehiclesPerFleet, "vehicles", "SIM_VEHICLES", vehicles, "simulated vehicles per fleet")
@@ -28,14 +31,14 @@ func (s *simFlags) bind(l *config.Loader, fleets, vehicles int, interval time.Du
 	l.Secret(&s.cfg.ClientSecret, "sim-client-secret", "SIM_CLIENT_SECRET", "client secret the token endpoint accepts (default demo)")
 	l.Duration(&s.cfg.TokenTTL, "token-ttl", "SIM_TOKEN_TTL", time.Hour, "expires_in of issued tokens (short values exercise refresh)")
 	f := &s.cfg.Faults
-	l.Int(&f.RateLimitEvery, "fault-429-every", "SIM_FAULT_429_EVERY", 0, "every Nth API request gets 429 with Retry-After (0 = never)")
-	l.Duration(&f.RetryAfter, "fault-retry-after", "SIM_FAULT_RETRY_AFTER", time.Second, "Retry-After of injected 429s")
-	l.Int(&f.ServerErrorEvery, "fault-5xx-every", "SIM_FAULT_5XX_EVERY", 0, "every Nth API request gets a 5xx (0 = never)")
-	l.Duration(&f.Latency, "fault-latency", "SIM_FAULT_LATENCY", 0, "added to every response")
-	l.Int(&f.DuplicateEvery, "fault-duplicate-every", "SIM_FAULT_DUPLICATE_EVERY", 0, "every Nth history page boundary repeats a record on the next page (0 = never)")
-	l.Int(&f.LateEvery, "fault-late-every", "SIM_FAULT_LATE_EVERY", 0, "every Nth point reaches the API late (0 = never)")
-	l.Duration(&f.LateBy, "fault-late-by", "SIM_FAULT_LATE_BY", 10*time.Minute, "how late late points are")
-	l.Int(&f.MalformedEvery, "fault-malformed-every", "SIM_FAULT_MALFORMED_EVERY", 0, "every Nth point is malformed (no fleet_id, bad coordinates, invalid H3, null H3) (0 = never)")
+	l.Int(&f.RateLimitEvery, "fault-429-every", "SIM_FAULT_429_EVERY", faults.RateLimitEvery, "every Nth API request gets 429 with Retry-After (0 = never)")
+	l.Duration(&f.RetryAfter, "fault-retry-after", "SIM_FAULT_RETRY_AFTER", cmp.Or(faults.RetryAfter, time.Second), "Retry-After of injected 429s")
+	l.Int(&f.ServerErrorEvery, "fault-5xx-every", "SIM_FAULT_5XX_EVERY", faults.ServerErrorEvery, "every Nth API request gets a 5xx (0 = never)")
+	l.Duration(&f.Latency, "fault-latency", "SIM_FAULT_LATENCY", faults.Latency, "added to every response")
+	l.Int(&f.DuplicateEvery, "fault-duplicate-every", "SIM_FAULT_DUPLICATE_EVERY", faults.DuplicateEvery, "every Nth history page boundary repeats a record on the next page (0 = never)")
+	l.Int(&f.LateEvery, "fault-late-every", "SIM_FAULT_LATE_EVERY", faults.LateEvery, "every Nth point reaches the API late (0 = never)")
+	l.Duration(&f.LateBy, "fault-late-by", "SIM_FAULT_LATE_BY", cmp.Or(faults.LateBy, 10*time.Minute), "how late late points are")
+	l.Int(&f.MalformedEvery, "fault-malformed-every", "SIM_FAULT_MALFORMED_EVERY", faults.MalformedEvery, "every Nth point is malformed (no fleet_id, bad coordinates, invalid H3, null H3) (0 = never)")
 }
 
 func (s *simFlags) validate() error {
@@ -60,7 +63,7 @@ with deterministic data from --seed and optional fault injection. Point a bridge
 	var addr string
 	l.String(&addr, "addr", "SIM_ADDR", "127.0.0.1:8085", "listen address")
 	var sf simFlags
-	sf.bind(l, 3, 5, 30*time.Second, 1)
+	sf.bind(l, 3, 5, 30*time.Second, 1, catenasim.Faults{})
 	if code, ok := parse(e, fs, args, func() error { return joinErrs(l.Err(), sf.validate()) }); !ok {
 		return code
 	}

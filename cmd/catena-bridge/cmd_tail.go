@@ -21,7 +21,7 @@ to a running bridge. Without --from-beginning it prints new events only.
 `)
 	l := config.NewLoader(fs, e.getenv)
 	var k config.Kafka
-	k.Bind(l)
+	k.BindReader(l)
 	var a config.Admin
 	a.BindLog(l)
 	var fromBeginning, dlq bool
@@ -30,7 +30,7 @@ to a running bridge. Without --from-beginning it prints new events only.
 	fs.IntVar(&maxN, "max", 0, "stop after N events (0 = until interrupted)")
 	fs.BoolVar(&dlq, "dlq", false, "print the dead-letter topic instead: raw JSON with its reason")
 	code, ok := parse(e, fs, args, func() error {
-		err := joinErrs(l.Err(), k.Validate(), a.Validate())
+		err := joinErrs(l.Err(), k.ValidateReader(), a.Validate())
 		if maxN < 0 {
 			err = joinErrs(err, fmt.Errorf("--max=%d: must be >= 0", maxN))
 		}

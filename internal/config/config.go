@@ -38,7 +38,6 @@ type Catena struct {
 	RateLimit        float64
 	RequestTimeout   time.Duration
 	RetryMaxElapsed  time.Duration
-	PageSize         int
 }
 
 // Bind registers the Catena settings on l.
@@ -51,7 +50,6 @@ func (c *Catena) Bind(l *Loader) {
 	l.Float(&c.RateLimit, "rate-limit", "CATENA_RATE_LIMIT", DefaultRateLimit, "API requests per second shared by the whole process; 0 turns the limit off")
 	l.Duration(&c.RequestTimeout, "request-timeout", "CATENA_REQUEST_TIMEOUT", 30*time.Second, "timeout of one HTTP attempt")
 	l.Duration(&c.RetryMaxElapsed, "retry-max-elapsed", "CATENA_RETRY_MAX_ELAPSED", 5*time.Minute, "how long one API request is retried (429, 5xx, network) before the command fails")
-	l.Int(&c.PageSize, "page-size", "CATENA_PAGE_SIZE", 1000, "records per API page, 1..1000")
 }
 
 // Validate checks the Catena settings and reads the secret file.
@@ -81,9 +79,6 @@ func (c *Catena) Validate() error {
 	if c.RetryMaxElapsed <= 0 {
 		errs = append(errs, fmt.Errorf("CATENA_RETRY_MAX_ELAPSED=%v: must be > 0", c.RetryMaxElapsed))
 	}
-	if c.PageSize < 1 || c.PageSize > 1000 {
-		errs = append(errs, fmt.Errorf("CATENA_PAGE_SIZE=%d: must be 1..1000", c.PageSize))
-	}
 	return errors.Join(errs...)
 }
 
@@ -111,14 +106,21 @@ type Kafka struct {
 	RegistryPassword string
 }
 
-// Bind registers the Kafka and Schema Registry settings on l.
+// Bind registers the Kafka and Schema Registry settings on l: those of a
+// reader, and the producer's.
 func (k *Kafka) Bind(l *Loader) {
-	l.List(&k.Brokers, "brokers", "KAFKA_BROKERS", nil, "Kafka bootstrap brokers, comma-separated (required)")
-	k.BindTopic(l)
+	k.BindReader(l)
 	l.Int(&k.Partitions, "partitions", "KAFKA_PARTITIONS", 12, "partitions of topics created when missing")
 	l.Int(&k.ReplicationFactor, "replication-factor", "KAFKA_REPLICATION_FACTOR", 1, "replication factor of topics created when missing")
 	l.String(&k.TransactionalID, "transactional-id", "KAFKA_TRANSACTIONAL_ID", "", "transactional id (default catena-bridge-<topic>-run-<fleet filter hash> for run, -backfill-<job hash> for backfill); one running bridge per id")
 	l.String(&k.Compression, "compression", "KAFKA_COMPRESSION", "zstd", "zstd, lz4, snappy, gzip or none")
+}
+
+// BindReader registers what a reader of the topic needs (tail): brokers,
+// topic, TLS, SASL and the registry.
+func (k *Kafka) BindReader(l *Loader) {
+	l.List(&k.Brokers, "brokers", "KAFKA_BROKERS", nil, "Kafka bootstrap brokers, comma-separated (required)")
+	k.BindTopic(l)
 	l.Bool(&k.TLS, "tls", "KAFKA_TLS", false, "connect to Kafka with TLS")
 	l.String(&k.TLSCAFile, "tls-ca-file", "KAFKA_TLS_CA_FILE", "", "PEM CA bundle for Kafka TLS (default: system roots)")
 	l.String(&k.TLSCertFile, "tls-cert-file", "KAFKA_TLS_CERT_FILE", "", "PEM client certificate for mutual TLS")
@@ -130,7 +132,7 @@ func (k *Kafka) Bind(l *Loader) {
 	k.BindRegistry(l)
 }
 
-// BindTopic registers only KAFKA_TOPIC (tail needs no producer settings).
+// BindTopic registers KAFKA_TOPIC.
 func (k *Kafka) BindTopic(l *Loader) {
 	l.String(&k.Topic, "topic", "KAFKA_TOPIC", DefaultTopic, "events topic; the dead-letter topic is <topic>.dlq, checkpoints <topic>.checkpoints")
 }
@@ -142,8 +144,25 @@ func (k *Kafka) BindRegistry(l *Loader) {
 	l.Secret(&k.RegistryPassword, "schema-registry-password", "SCHEMA_REGISTRY_PASSWORD", "Schema Registry basic-auth password")
 }
 
-// Validate checks the Kafka settings.
+// Validate checks the Kafka settings of a producer (Bind).
 func (k *Kafka) Validate() error {
+	var errs []error
+	if k.Partitions < 1 || k.Partitions > 1<<20 {
+		errs = append(errs, fmt.Errorf("KAFKA_PARTITIONS=%d: must be 1..%d", k.Partitions, 1<<20))
+	}
+	if k.ReplicationFactor < 1 || k.ReplicationFactor > 32767 {
+		errs = append(errs, fmt.Errorf("KAFKA_REPLICATION_FACTOR=%d: must be 1..32767", k.ReplicationFactor))
+	}
+	switch k.Compression {
+	case "zstd", "lz4", "snappy", "gzip", "none":
+	default:
+		errs = append(errs, fmt.Errorf("KAFKA_COMPRESSION=%q: want zstd, lz4, snappy, gzip or none", k.Compression))
+	}
+	return errors.Join(append([]error{k.ValidateReader()}, errs...)...)
+}
+
+// ValidateReader checks the settings BindReader registers.
+func (k *Kafka) ValidateReader() error {
 	var errs []error
 	if len(k.Brokers) == 0 {
 		errs = append(errs, errors.New("KAFKA_BROKERS is empty: set the bootstrap brokers, e.g. localhost:19092"))
@@ -155,17 +174,6 @@ func (k *Kafka) Validate() error {
 	}
 	if k.Topic == "" {
 		errs = append(errs, errors.New("KAFKA_TOPIC is empty"))
-	}
-	if k.Partitions < 1 || k.Partitions > 1<<20 {
-		errs = append(errs, fmt.Errorf("KAFKA_PARTITIONS=%d: must be 1..%d", k.Partitions, 1<<20))
-	}
-	if k.ReplicationFactor < 1 || k.ReplicationFactor > 32767 {
-		errs = append(errs, fmt.Errorf("KAFKA_REPLICATION_FACTOR=%d: must be 1..32767", k.ReplicationFactor))
-	}
-	switch k.Compression {
-	case "zstd", "lz4", "snappy", "gzip", "none":
-	default:
-		errs = append(errs, fmt.Errorf("KAFKA_COMPRESSION=%q: want zstd, lz4, snappy, gzip or none", k.Compression))
 	}
 	switch strings.ToUpper(k.SASLMechanism) {
 	case "":
@@ -209,6 +217,7 @@ type Pipeline struct {
 	BackfillConcurrency int
 	IncludeSourceData   bool
 	ShutdownGrace       time.Duration
+	PageSize            int
 }
 
 // Bind registers the pipeline settings on l.
@@ -221,6 +230,7 @@ func (p *Pipeline) Bind(l *Loader) {
 	l.Duration(&p.SweepInterval, "sweep-interval", "SWEEP_INTERVAL", DefaultSweepInterval, "run: how often each active vehicle's recent history is re-read for late records")
 	l.Duration(&p.Lookback, "lookback", "LOOKBACK", DefaultLookback, "run: how much recent history a sweep re-reads (and the first start publishes)")
 	l.Int(&p.BackfillConcurrency, "concurrency", "BACKFILL_CONCURRENCY", 8, "vehicles fetched in parallel (backfill and sweeps), under the shared rate limit")
+	l.Int(&p.PageSize, "page-size", "CATENA_PAGE_SIZE", 1000, "records per API page, 1..1000")
 	l.Bool(&p.IncludeSourceData, "include-source-data", "CATENA_INCLUDE_SOURCE_DATA", false, "ask the API for each record's raw provider payload and publish it in source_data (larger pages and events)")
 	l.Duration(&p.ShutdownGrace, "shutdown-grace", "SHUTDOWN_GRACE", 20*time.Second, "on SIGTERM, how long the transaction in flight may take to commit (the broker may be down) before the bridge gives up on it")
 }
@@ -248,6 +258,9 @@ func (p *Pipeline) Validate() error {
 	}
 	if p.Lookback <= 0 || p.Lookback > 45*24*time.Hour {
 		errs = append(errs, fmt.Errorf("LOOKBACK=%v: must be > 0 and at most 45 days (one API history request)", p.Lookback))
+	}
+	if p.PageSize < 1 || p.PageSize > 1000 {
+		errs = append(errs, fmt.Errorf("CATENA_PAGE_SIZE=%d: must be 1..1000", p.PageSize))
 	}
 	if p.ShutdownGrace <= 0 {
 		errs = append(errs, fmt.Errorf("SHUTDOWN_GRACE=%v: must be > 0", p.ShutdownGrace))
