@@ -199,8 +199,8 @@ func crashSim(fleets, vehicles int) catenasim.Config {
 	}
 }
 
-// crashSize is the number of simulated minutes per vehicle: with 200
-// vehicles, 1000 minutes is the 200,000 records of the real-broker run.
+// crashSize is the size of a crash test's backfill: 200 vehicles × 1020
+// simulated minutes on a real broker (204,000 records, over 200,000 valid).
 func crashSize(t *testing.T, real bool) (fleets, vehicles, minutes int) {
 	if s := os.Getenv("CRASH_MINUTES"); s != "" {
 		m, err := strconv.Atoi(s)
@@ -210,7 +210,7 @@ func crashSize(t *testing.T, real bool) (fleets, vehicles, minutes int) {
 		return 20, 10, m
 	}
 	if real {
-		return 20, 10, 1000
+		return 20, 10, 1020 // 204,000 records, over 200,000 of them valid
 	}
 	return 10, 10, 200 // 20,000 records on kfake: same protocol, shorter
 }
@@ -281,7 +281,7 @@ func TestCrashBrokerRestart(t *testing.T) {
 		t.Skip("needs a real broker it may restart: KAFKA_BROKERS, KAFKA_UP_CMD and KAFKA_DOWN_CMD (make test-kafka and .ci/run set them)")
 	}
 	fleets, vehicles, minutes := crashSize(t, true)
-	e := newCrashEnv(t, crashSim(fleets, vehicles/2))
+	e := newCrashEnv(t, crashSim(fleets, vehicles))
 	from, to := crashT0.Add(-time.Duration(minutes)*time.Minute), crashT0
 	valid, malformed := verify.Truth(e.sim, from, to, crashT0)
 	total := int64(len(valid))

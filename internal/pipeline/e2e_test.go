@@ -43,6 +43,11 @@ func TestBackfillEndToEnd(t *testing.T) {
 	valid, malformed := h.truth(from, to, t0)
 	events, dlq := h.readBack()
 	verify.Topic(t, events, dlq, valid, malformed, 6)
+	for _, fault := range []string{catenasim.FaultRateLimit, catenasim.FaultServerError, catenasim.FaultDuplicate, catenasim.FaultMalformed} {
+		if h.sim.Stats().Faults[fault] == 0 {
+			t.Errorf("the simulator injected no %s fault: the test does not show the bridge survives it", fault)
+		}
+	}
 	c := h.metrics.Counts()
 	if c.Duplicates == 0 {
 		t.Error("no duplicates counted: the simulator's repeated records did not reach the dedup stage")
@@ -131,7 +136,7 @@ func TestRunEndToEnd(t *testing.T) {
 	cfg := faulty(2, 3, time.Minute)
 	cfg.Faults.LateEvery = 7
 	cfg.Faults.LateBy = 4 * time.Minute
-	cfg.Faults.RateLimitEvery = 0 // a 1s Retry-After per 23 requests would make the polls slow, not wrong
+	cfg.Faults.RateLimitEvery = 61 // fewer than the backfill's: each costs a 1s Retry-After
 	lookback := 30 * time.Minute
 	h := newHarness(t, cfg, t0, func(c *pipeline.Config) {
 		c.PollInterval = 20 * time.Millisecond
@@ -196,6 +201,11 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatalf("run: %v", err)
 	}
 	events, dlq := h.readBack()
+	for _, fault := range []string{catenasim.FaultRateLimit, catenasim.FaultServerError, catenasim.FaultMalformed} {
+		if h.sim.Stats().Faults[fault] == 0 {
+			t.Errorf("the simulator injected no %s fault: the test does not show the tail survives it", fault)
+		}
+	}
 	for _, mode := range []string{"live", "gap", "sweep"} {
 		if n := testutil.ToFloat64(h.metrics.Pages.WithLabelValues(mode)); n == 0 {
 			t.Errorf("no %s pages: that path of the live tail was not exercised", mode)
