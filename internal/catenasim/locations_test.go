@@ -229,7 +229,7 @@ func checkLocation(t *testing.T, it map[string]any, includeSource bool) (lat, lo
 
 func TestLocationRecords(t *testing.T) {
 	h := newHarness(t, Config{Faults: Faults{MalformedEvery: 5}})
-	var strCoords, alt3, h3Null, nullDriver int
+	var strCoords, alt3, h3Null, nullDriver, noLocation int
 	kinds := map[string]int{}
 	for i, v := range h.s.Vehicles() {
 		src := i%2 == 0
@@ -241,8 +241,15 @@ func TestLocationRecords(t *testing.T) {
 			t.Fatalf("vehicle %d: %d items, total %d, want %d", i, len(pg.Items), pg.Total, len(want))
 		}
 		for j, it := range pg.Items {
-			lat, lon, cell := checkLocation(t, it, src)
 			p := want[j]
+			if p.NoLocation {
+				if it["location"] != nil || it["h3_index_11"] != nil || it["id"] != p.ID {
+					t.Fatalf("item %d: no-location point with location %v, h3_index_11 %v", j, it["location"], it["h3_index_11"])
+				}
+				noLocation++
+				continue
+			}
+			lat, lon, cell := checkLocation(t, it, src)
 			if it["id"] != p.ID || it["vehicle_id"] != v.ID {
 				t.Fatalf("item %d: id %v, want %s", j, it["id"], p.ID)
 			}
@@ -305,7 +312,7 @@ func TestLocationRecords(t *testing.T) {
 			t.Errorf("no %s point served", k)
 		}
 	}
-	if strCoords == 0 || alt3 == 0 || h3Null == 0 || nullDriver == 0 {
+	if strCoords == 0 || alt3 == 0 || h3Null == 0 || nullDriver == 0 || noLocation == 0 {
 		t.Errorf("shape variety missing: string coords %d, 3 coords %d, h3 null %d, null driver %d", strCoords, alt3, h3Null, nullDriver)
 	}
 	total := 0

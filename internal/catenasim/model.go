@@ -46,8 +46,11 @@ type Point struct {
 	// MalformedCoordinates.
 	H3           uint64
 	H3NullOnWire bool
-	Malformed    string // "" or one of the Malformed* constants
-	Speed        float64
+	// NoLocation: location (and h3_index_11) null on the wire; Lat and Lon
+	// are the position the vehicle was at, which the record does not carry.
+	NoLocation bool
+	Malformed  string // "" or one of the Malformed* constants
+	Speed      float64
 }
 
 // Vehicle is one simulated vehicle.
@@ -370,7 +373,10 @@ type pt struct {
 	engHours  float64
 	fuelLevel float64
 	nulls     uint64 // per-point random bits deciding optional nulls and shapes
-	r2        uint64
+	// noLocation: location and h3_index_11 are null on the wire (a valid
+	// record without a position).
+	noLocation bool
+	r2         uint64
 }
 
 // Per-point shape decisions, taken from bits of pt.nulls. Each field is null
@@ -392,6 +398,9 @@ const (
 	bitExtras       = 37 // 2 bits: 0 null, 1 {}, else object
 	bitBbox         = 39 // 3 bits == 0: "bbox": null present
 	bitInvalidH3    = 42 // 1 bit: res-9 cell or 12345
+	bitLocNull      = 43 // 5 bits == 0: no location and no h3_index_11 (~3%), on otherwise well-formed points
+	bitCoDriver     = 48 // 4 bits == 0: a co-driver (~6%)
+	bitDeleted      = 52 // 6 bits == 0: deleted_at set (~2%)
 )
 
 func bits(x uint64, at, n uint) uint64 { return x >> at & (1<<n - 1) }
@@ -445,6 +454,11 @@ func (s *Server) point(v *vehicle, k int64) pt {
 		}
 	case malH3Null:
 		p.h3 = 0
+	case 0:
+		p.noLocation = bits(p.nulls, bitLocNull, 5) == 0
+		if p.noLocation {
+			p.h3 = 0
+		}
 	}
 	return p
 }
@@ -465,7 +479,8 @@ func (s *Server) truth(p *pt) Point {
 		Lat:          p.lat,
 		Lon:          p.lon,
 		H3:           p.h3,
-		H3NullOnWire: p.h3 == 0,
+		H3NullOnWire: p.h3 == 0 && !p.noLocation,
+		NoLocation:   p.noLocation,
 		Malformed:    malformedNames[p.malformed],
 		Speed:        p.speed,
 	}

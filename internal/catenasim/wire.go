@@ -105,7 +105,13 @@ func (s *Server) appendLocation(b []byte, p *pt, includeSource bool) []byte {
 	b = appendTime(b, p.vis)
 	b = append(b, `,"updated_at":`...)
 	b = appendTime(b, p.vis)
-	b = append(b, `,"deleted_at":null,"connection_id":`...)
+	b = append(b, `,"deleted_at":`...)
+	if bits(n, bitDeleted, 6) == 0 {
+		b = appendTime(b, p.vis)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"connection_id":`...)
 	b = appendString(b, f.ConnectionID)
 	b = append(b, `,"tsp_id":`...)
 	b = appendString(b, f.tspID)
@@ -158,11 +164,30 @@ func (s *Server) appendLocation(b []byte, p *pt, includeSource bool) []byte {
 	b = appendString(b, v.id)
 	b = append(b, `,"driver_id":`...)
 	b = appendNullableString(b, v.driverID, p.driverNull())
-	b = append(b, `,"co_driver_id":null,"source_driver_id":`...)
+	coDriver := bits(n, bitCoDriver, 4) == 0 && !p.driverNull()
+	b = append(b, `,"co_driver_id":`...)
+	if coDriver {
+		b = append(b, '"')
+		b = makeUUID(hash3(s.seed, tagExec^0xc0, uint64(v.idx), 0), p.r2).appendTo(b)
+		b = append(b, '"')
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"source_driver_id":`...)
 	b = appendNullableString(b, v.srcDriverID, p.driverNull())
 	b = append(b, `,"source_vehicle_id":`...)
 	b = appendString(b, v.srcVehicleID)
-	b = append(b, `,"source_co_driver_id":null,"location":{"type":"Point","coordinates":[`...)
+	b = append(b, `,"source_co_driver_id":`...)
+	if coDriver {
+		b = appendString(b, v.srcDriverID+"-co")
+	} else {
+		b = append(b, "null"...)
+	}
+	if p.noLocation {
+		b = append(b, `,"location":null,"h3_index_11":null`...)
+		return s.appendMeasures(b, p)
+	}
+	b = append(b, `,"location":{"type":"Point","coordinates":[`...)
 	str := bits(n, bitStringCoords, 3) == 0
 	b = appendCoord(b, p.lon, str)
 	b = append(b, ',')
@@ -181,6 +206,12 @@ func (s *Server) appendLocation(b []byte, p *pt, includeSource bool) []byte {
 	} else {
 		b = strconv.AppendUint(b, p.h3, 10)
 	}
+	return s.appendMeasures(b, p)
+}
+
+// appendMeasures appends the fields after h3_index_11 and closes the object.
+func (s *Server) appendMeasures(b []byte, p *pt) []byte {
+	v, f, n := p.v, p.v.fleet, p.nulls
 	b = append(b, `,"speed":`...)
 	b = appendNullable(b, p.speed, bits(n, bitSpeedNull, 4) == 0)
 	b = append(b, `,"odometer":`...)

@@ -82,6 +82,7 @@ func Topic(t testing.TB, events, dlq []*kgo.Record, valid, malformed map[string]
 		}
 	}
 	seen := map[string]int{}
+	noLocation := 0
 	for _, r := range events {
 		if len(r.Value) < 5 || r.Value[0] != 0 {
 			bad("%s[%d]@%d: not Confluent framing", r.Topic, r.Partition, r.Offset)
@@ -113,6 +114,16 @@ func Topic(t testing.TB, events, dlq []*kgo.Record, valid, malformed map[string]
 		}
 		if got, want := ev["occurred_at"], p.OccurredAt.UnixMicro(); got != want {
 			bad("event %s: occurred_at %v, want %d", id, got, want)
+		}
+		if p.NoLocation {
+			// A record without position: no coordinates, no cells.
+			for name, v := range ev {
+				if (name == "latitude" || name == "longitude" || strings.HasPrefix(name, "h3_index_")) && v != nil {
+					bad("event %s: no location on the wire, but %s = %v", id, name, v)
+				}
+			}
+			noLocation++
+			continue
 		}
 		lat, _ := ev["latitude"].(float64)
 		lon, _ := ev["longitude"].(float64)
@@ -181,7 +192,7 @@ func Topic(t testing.TB, events, dlq []*kgo.Record, valid, malformed map[string]
 		t.Errorf("%d events (%d distinct, want %d valid; %d missing, %d duplicated), %d dead letters (want %d):\n  %s",
 			len(events), len(seen), len(valid), missing, dups, len(dlq), len(malformed), strings.Join(problems, "\n  "))
 	}
-	t.Logf("checked %d events (%d valid points) and %d dead letters (%d malformed points)", len(events), len(valid), len(dlq), len(malformed))
+	t.Logf("checked %d events (%d valid points, %d without location) and %d dead letters (%d malformed points)", len(events), len(valid), noLocation, len(dlq), len(malformed))
 }
 
 // Header returns the value of r's header key, or "".
