@@ -42,13 +42,9 @@ func (q *LocationQuery) encode() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, l := range []struct {
-		name string
-		v    []string
-	}{{"fleet_ids", q.FleetIDs}, {"fleet_refs", q.FleetRefs}, {"vehicle_ids", q.VehicleIDs}, {"driver_ids", q.DriverIDs}} {
-		if err := checkList(l.name, l.v); err != nil {
-			return "", err
-		}
+	if err := checkLists(namedList{"fleet_ids", q.FleetIDs}, namedList{"fleet_refs", q.FleetRefs},
+		namedList{"vehicle_ids", q.VehicleIDs}, namedList{"driver_ids", q.DriverIDs}); err != nil {
+		return "", err
 	}
 	if !q.OnlyLatest {
 		if n := len(q.VehicleIDs) + len(q.DriverIDs); n != 1 {

@@ -63,3 +63,19 @@ func pageSize(size int) (int, error) {
 	}
 	return size, nil
 }
+
+// namedList is a list query parameter and its name, for checkLists.
+type namedList struct {
+	name string
+	v    []string
+}
+
+// checkLists checks each list parameter with checkList.
+func checkLists(lists ...namedList) error {
+	for _, l := range lists {
+		if err := checkList(l.name, l.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -28,13 +28,9 @@ func (q *VehicleQuery) encode() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, l := range []struct {
-		name string
-		v    []string
-	}{{"fleet_ids", q.FleetIDs}, {"fleet_refs", q.FleetRefs}, {"vehicle_ids", q.VehicleIDs}, {"source_ids", q.SourceIDs}} {
-		if err := checkList(l.name, l.v); err != nil {
-			return "", err
-		}
+	if err := checkLists(namedList{"fleet_ids", q.FleetIDs}, namedList{"fleet_refs", q.FleetRefs},
+		namedList{"vehicle_ids", q.VehicleIDs}, namedList{"source_ids", q.SourceIDs}); err != nil {
+		return "", err
 	}
 	switch q.SortOrder {
 	case "", "asc", "desc":
