@@ -136,7 +136,7 @@ func TestRunEndToEnd(t *testing.T) {
 	cfg := faulty(2, 3, time.Minute)
 	cfg.Faults.LateEvery = 7
 	cfg.Faults.LateBy = 4 * time.Minute
-	cfg.Faults.RateLimitEvery = 61 // fewer than the backfill's: each costs a 1s Retry-After
+	cfg.Faults.RateLimitEvery = 29 // each costs a 1s Retry-After
 	lookback := 30 * time.Minute
 	h := newHarness(t, cfg, t0, func(c *pipeline.Config) {
 		c.PollInterval = 20 * time.Millisecond
