@@ -375,7 +375,7 @@ func (l *live) commit(ctx context.Context, mode string, out *page) error {
 		err = l.c.wait(req)
 	}
 	if err != nil {
-		return &sinkError{fmt.Errorf("commit %s page (%d events, %d dead letters): %w", mode, len(out.batch.Events), len(out.batch.DeadLetters), err)}
+		return &sinkError{fmt.Errorf("commit %s page: %w", mode, err)}
 	}
 	l.p.account(mode, out)
 	return nil
