@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -106,6 +107,9 @@ func newHarness(t testing.TB, simCfg catenasim.Config, start time.Time, tune fun
 	h.registry = srfake.New()
 	t.Cleanup(h.registry.Close)
 	h.sinkCfg = sink.Config{Brokers: h.brokers, Topic: h.topic, Partitions: 6, TransactionTimeout: 20 * time.Second}
+	if _, bench := t.(*testing.B); bench {
+		h.sinkCfg.Logger = slog.New(slog.DiscardHandler) // keep make bench's output to the results
+	}
 	h.start(tune)
 	return h
 }
