@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/run"
@@ -58,22 +60,37 @@ type bridge struct {
 	sink  *sink.Sink
 	pipe  *pipeline.Pipeline
 	admin *admin.Server
+
+	adminDone chan error             // the admin server's Serve result
+	step      atomic.Pointer[string] // start-up step under way; nil once started
 }
 
 // newBridge connects to the broker and the registry (waiting while they are
-// unreachable), creates missing topics and wires the pipeline.
-func newBridge(ctx context.Context, e *env, f *bridgeFlags) (*bridge, error) {
+// unreachable), creates missing topics and wires the pipeline. The admin
+// endpoint serves from the start: /readyz says what start-up waits for.
+func newBridge(ctx context.Context, e *env, f *bridgeFlags) (_ *bridge, err error) {
 	log := newLogger(e.stderr, f.admin)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := pipeline.NewMetrics(reg)
 	b := &bridge{log: log, reg: reg, m: m}
+	defer func() {
+		if err != nil {
+			b.close()
+		}
+	}()
 
+	b.starting("connecting to Kafka")
 	if f.admin.Addr != "" {
 		b.admin = admin.New(reg, log)
 		if err := b.admin.Listen(f.admin.Addr); err != nil {
 			return nil, err
 		}
+		b.adminDone = make(chan error, 1)
+		go func() { b.adminDone <- b.admin.Serve() }()
+		log.Info("admin endpoint listening", "addr", b.admin.Addr(), "paths", "/metrics /healthz /readyz")
+		b.admin.AddCheck("startup", b.startupCheck)
+		b.admin.AddCheck("catena-api", m.APIReady)
 	}
 	client, err := newCatenaClient(f.catena, log, m)
 	if err != nil {
@@ -90,26 +107,22 @@ func newBridge(ctx context.Context, e *env, f *bridgeFlags) (*bridge, error) {
 	b.sink = s
 	if b.admin != nil {
 		b.admin.AddCheck("kafka", s.Ready)
-		b.admin.AddCheck("catena-api", m.APIReady)
 	}
 	if err := s.EnsureTopics(ctx); err != nil {
-		s.Close()
 		return nil, fmt.Errorf("ensure topics: %w", err)
 	}
+	b.starting("registering the event schema")
 	srcl, err := newRegistry(f.kafka)
 	if err != nil {
-		s.Close()
 		return nil, err
 	}
 	enc, err := newEncoder(ctx, srcl, f.kafka.Topic+"-value", log)
 	if err != nil {
-		s.Close()
 		return nil, err
 	}
 	res, _ := geo.ParseResolutions(f.pipeline.H3Resolutions)
 	enr, err := geo.NewEnricher(res)
 	if err != nil {
-		s.Close()
 		return nil, err
 	}
 	b.pipe, err = pipeline.New(pipeline.Config{
@@ -133,10 +146,31 @@ func newBridge(ctx context.Context, e *env, f *bridgeFlags) (*bridge, error) {
 		ShutdownGrace:     f.pipeline.ShutdownGrace,
 	})
 	if err != nil {
-		s.Close()
 		return nil, err
 	}
+	b.step.Store(nil)
 	return b, nil
+}
+
+// starting records the start-up step under way, which /readyz reports.
+func (b *bridge) starting(step string) { b.step.Store(&step) }
+
+func (b *bridge) startupCheck() error {
+	if s := b.step.Load(); s != nil {
+		return errors.New("starting: " + *s)
+	}
+	return nil
+}
+
+// close releases what newBridge set up, when it fails.
+func (b *bridge) close() {
+	if b.sink != nil {
+		b.sink.Close()
+	}
+	if b.admin != nil && b.adminDone != nil {
+		b.admin.Shutdown()
+		<-b.adminDone
+	}
 }
 
 // serve runs work next to the admin endpoint until work returns or ctx ends
@@ -147,8 +181,7 @@ func (b *bridge) serve(ctx context.Context, work func(ctx context.Context) error
 	wctx, cancel := context.WithCancel(ctx)
 	g.Add(func() error { return work(wctx) }, func(error) { cancel() })
 	if b.admin != nil {
-		g.Add(b.admin.Serve, func(error) { b.admin.Shutdown() })
-		b.log.Info("admin endpoint listening", "addr", b.admin.Addr(), "paths", "/metrics /healthz /readyz")
+		g.Add(func() error { return <-b.adminDone }, func(error) { b.admin.Shutdown() })
 	}
 	return g.Run()
 }

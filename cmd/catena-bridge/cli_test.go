@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strconv"
@@ -499,5 +502,57 @@ func TestDemo(t *testing.T) {
 	}
 	if events != 3 {
 		t.Errorf("demo printed %d event lines for %d partitions, want 3:\n%s", events, partitions, stdout)
+	}
+}
+
+// TestReadyWhileBrokerDown: with the broker unreachable the bridge keeps
+// waiting (it does not exit), and its admin endpoint already serves: /healthz
+// is ok and /readyz says what start-up waits for. SIGTERM (ctx) then stops it.
+func TestReadyWhileBrokerDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		code, _, _ := cli(ctx, validEnv("ADMIN_ADDR", addr), "run") // KAFKA_BROKERS=127.0.0.1:1: nothing listens
+		done <- code
+	}()
+	var body string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			if resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(body, "kafka:") {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz never reported the broker down; last answer %q (err %v)", body, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polls the endpoint of a process that is waiting
+	}
+	if !strings.Contains(body, "startup: starting: connecting to Kafka") {
+		t.Errorf("/readyz = %q, want the start-up step", body)
+	}
+	if resp, err := http.Get("http://" + addr + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/healthz while waiting: %v %v", resp, err)
+	}
+	select {
+	case code := <-done:
+		t.Fatalf("bridge exited (%d) while the broker was down; it must wait", code)
+	default:
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("bridge did not stop on cancel while waiting for the broker")
 	}
 }
