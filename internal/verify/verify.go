@@ -115,6 +115,16 @@ func Topic(t testing.TB, events, dlq []*kgo.Record, valid, malformed map[string]
 		if got, want := ev["occurred_at"], p.OccurredAt.UnixMicro(); got != want {
 			bad("event %s: occurred_at %v, want %d", id, got, want)
 		}
+		// The simulator stamps created_at and updated_at with the time the
+		// record reached the API.
+		for _, f := range []string{"created_at", "updated_at"} {
+			if got, want := ev[f], p.VisibleAt.UnixMicro(); got != want {
+				bad("event %s: %s %v, want %d", id, f, got, want)
+			}
+		}
+		if ing, _ := ev["ingested_at"].(int64); ing < p.VisibleAt.UnixMicro() {
+			bad("event %s: ingested_at %v before the record reached the API (%d)", id, ev["ingested_at"], p.VisibleAt.UnixMicro())
+		}
 		if p.NoLocation {
 			// A record without position: no coordinates, no cells.
 			for name, v := range ev {
