@@ -144,6 +144,7 @@ func newBridge(ctx context.Context, e *env, f *bridgeFlags) (_ *bridge, err erro
 
 		IncludeSourceData: f.pipeline.IncludeSourceData,
 		ShutdownGrace:     f.pipeline.ShutdownGrace,
+		OutageMax:         f.pipeline.OutageMax,
 	})
 	if err != nil {
 		return nil, err

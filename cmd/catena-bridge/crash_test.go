@@ -160,7 +160,13 @@ func (c *child) wait(t *testing.T, timeout time.Duration) int {
 	case <-c.done:
 		return c.code
 	case <-time.After(timeout):
-		t.Fatalf("child did not exit within %v; output:\n%s", timeout, c.stderr)
+		// SIGQUIT makes the Go runtime print every goroutine: where it hangs.
+		c.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-c.done:
+		case <-time.After(5 * time.Second):
+		}
+		t.Fatalf("child did not exit within %v; output (goroutines after SIGQUIT):\n%s", timeout, c.stderr)
 		return -1
 	}
 }

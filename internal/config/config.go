@@ -218,6 +218,7 @@ type Pipeline struct {
 	IncludeSourceData   bool
 	ShutdownGrace       time.Duration
 	PageSize            int
+	OutageMax           time.Duration
 }
 
 // Bind registers the pipeline settings on l.
@@ -231,6 +232,7 @@ func (p *Pipeline) Bind(l *Loader) {
 	l.Duration(&p.Lookback, "lookback", "LOOKBACK", DefaultLookback, "run: how much recent history a sweep re-reads (and the first start publishes)")
 	l.Int(&p.BackfillConcurrency, "concurrency", "BACKFILL_CONCURRENCY", 8, "vehicles fetched in parallel (backfill and sweeps), under the shared rate limit")
 	l.Int(&p.PageSize, "page-size", "CATENA_PAGE_SIZE", 1000, "records per API page, 1..1000")
+	l.Duration(&p.OutageMax, "outage-max", "CATENA_OUTAGE_MAX", 30*time.Minute, "backfill: how long to wait out an unavailable API (after each request's own retries) before exiting 1 with progress saved")
 	l.Bool(&p.IncludeSourceData, "include-source-data", "CATENA_INCLUDE_SOURCE_DATA", false, "ask the API for each record's raw provider payload and publish it in source_data (larger pages and events)")
 	l.Duration(&p.ShutdownGrace, "shutdown-grace", "SHUTDOWN_GRACE", 20*time.Second, "on SIGTERM, how long the transaction in flight may take to commit (the broker may be down) before the bridge gives up on it")
 }
@@ -261,6 +263,9 @@ func (p *Pipeline) Validate() error {
 	}
 	if p.PageSize < 1 || p.PageSize > 1000 {
 		errs = append(errs, fmt.Errorf("CATENA_PAGE_SIZE=%d: must be 1..1000", p.PageSize))
+	}
+	if p.OutageMax <= 0 {
+		errs = append(errs, fmt.Errorf("CATENA_OUTAGE_MAX=%v: must be > 0", p.OutageMax))
 	}
 	if p.ShutdownGrace <= 0 {
 		errs = append(errs, fmt.Errorf("SHUTDOWN_GRACE=%v: must be > 0", p.ShutdownGrace))

@@ -304,16 +304,21 @@ func sum(m map[string]int64) int64 {
 	return n
 }
 
-// nextPage is pager.Next for work that must not give up while the API is
-// down: when the client's own retries run out on an outage
-// (catena.ErrUnavailable) it waits, with backoff up to a minute, and asks for
-// the same page again, until ctx ends. Other errors return at once.
+// nextPage is pager.Next for work that should outlast an API outage: when
+// the client's own retries run out on one (catena.ErrUnavailable) it waits,
+// with backoff up to a minute, and asks for the same page again, for at most
+// OutageMax in all (a misspelt URL looks like an outage too). Other errors
+// return at once.
 func nextPage[T any](ctx context.Context, p *Pipeline, pager *catena.Pager[T]) (*catena.Page[T], error) {
 	var b *backoff.ExponentialBackOff
+	start := time.Now()
 	for {
 		pg, err := pager.Next(ctx)
 		if err == nil || !errors.Is(err, catena.ErrUnavailable) || ctx.Err() != nil {
 			return pg, err
+		}
+		if time.Since(start) > p.cfg.OutageMax {
+			return nil, fmt.Errorf("API unavailable for %v (longer than the outage limit %v): %w", time.Since(start).Round(time.Second), p.cfg.OutageMax, err)
 		}
 		if b == nil {
 			b = backoff.NewExponentialBackOff(backoff.WithInitialInterval(p.cfg.OutageRetryInterval),

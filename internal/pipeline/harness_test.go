@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -47,10 +48,11 @@ type harness struct {
 	pipe     *pipeline.Pipeline
 	metrics  *pipeline.Metrics
 
-	now             catenasim.Clock // the simulator's and the bridge's clock: h.clock unless the test gave one
-	apiDown         atomic.Bool     // the API answers 503 to everything while set
-	refuseCursors   atomic.Int64    // the API answers 400 to this many requests with a cursor
-	retryMaxElapsed time.Duration   // the client's, default 1m
+	now             catenasim.Clock                                                   // the simulator's and the bridge's clock: h.clock unless the test gave one
+	apiDown         atomic.Bool                                                       // the API answers 503 to everything while set
+	refuseCursors   atomic.Int64                                                      // the API answers 400 to this many requests with a cursor
+	retryMaxElapsed time.Duration                                                     // the client's, default 1m
+	hide            atomic.Pointer[func(vehicleID string, occurredAt time.Time) bool] // the API leaves out matching location items (not yet reported)
 }
 
 // brokers returns KAFKA_BROKERS, or the address of a new in-process kfake
@@ -98,6 +100,41 @@ func newHarness(t testing.TB, simCfg catenasim.Config, start time.Time, tune fun
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			w.Write([]byte(`{"message":"Service Unavailable"}`))
+			return
+		}
+		if f := h.hide.Load(); f != nil && strings.Contains(r.URL.Path, "vehicle-locations") {
+			rec := httptest.NewRecorder()
+			sim.ServeHTTP(rec, r)
+			var env map[string]json.RawMessage
+			if rec.Code == 200 && json.Unmarshal(rec.Body.Bytes(), &env) == nil {
+				var items []json.RawMessage
+				json.Unmarshal(env["items"], &items)
+				kept := []json.RawMessage{}
+				for _, it := range items {
+					var x struct {
+						VehicleID  string    `json:"vehicle_id"`
+						OccurredAt time.Time `json:"occurred_at"`
+					}
+					json.Unmarshal(it, &x)
+					if !(*f)(x.VehicleID, x.OccurredAt) {
+						kept = append(kept, it)
+					}
+				}
+				env["items"], _ = json.Marshal(kept)
+				b, _ := json.Marshal(env)
+				for k, v := range rec.Header() {
+					w.Header()[k] = v
+				}
+				w.Header().Del("Content-Length")
+				w.WriteHeader(200)
+				w.Write(b)
+				return
+			}
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
 			return
 		}
 		sim.ServeHTTP(w, r)

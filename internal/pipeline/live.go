@@ -30,9 +30,11 @@ type liveState struct {
 // vehicleState is a vehicle's part of the live tail's state; it is the
 // vehicle's checkpoint too.
 type vehicleState struct {
-	// At is the occurred_at of the newest record published for the vehicle
-	// and IDs the ids published at At (usually one): a gap is fetched from
-	// At, inclusive, so these come back.
+	// At is the occurred_at of the newest record handled for the vehicle,
+	// published or dead-lettered, and IDs the ids handled at At (usually
+	// one): a gap is fetched from At, inclusive, so these come back. A bad
+	// record moves At too, or a vehicle sending only bad records would have
+	// its whole growing history fetched, and dead-lettered again, each poll.
 	At  time.Time `json:"at,omitzero"`
 	IDs []string  `json:"ids,omitempty"`
 	// Newest is the id of the newest record seen for the vehicle, published
@@ -95,7 +97,7 @@ func (s *liveState) advance(prefix string, pub []published) []sink.Checkpoint {
 			s.vehicles[p.vehicleID] = v
 		}
 		moved := false
-		if !p.dead {
+		if !p.synthetic {
 			switch {
 			case p.at.After(v.At):
 				v.At, v.IDs, v.ids = p.at, []string{p.id.String()}, append(v.ids[:0], p.id)
@@ -120,9 +122,9 @@ func (s *liveState) advance(prefix string, pub []published) []sink.Checkpoint {
 	return cps
 }
 
-// lastPublished returns the occurred_at of the vehicle's newest published
-// record, or zero.
-func (s *liveState) lastPublished(vehicle string) time.Time {
+// lastHandled returns the occurred_at of the vehicle's newest record
+// published or dead-lettered, or zero.
+func (s *liveState) lastHandled(vehicle string) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if v := s.vehicles[vehicle]; v != nil {
@@ -216,7 +218,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			st.vehicles[strings.TrimPrefix(k, prefix+"v/")] = v
 		}
 	}
-	firstStart := st.lastSweep.IsZero()
+	// A first start has no state at all; one that crashed during its first
+	// sweep has vehicles, and is a restart.
+	firstStart := st.lastSweep.IsZero() && len(st.vehicles) == 0
 
 	// Ids the API can still return: those from where the next sweep starts.
 	// Records are produced after they occur, so reading the topics by
@@ -359,26 +363,39 @@ type live struct {
 	// checkpoints were computed, so a vehicle's checkpoint in the compacted
 	// topic never moves back when the poll and the sweep race.
 	order sync.Mutex
+	// inflight is held (read) from marking a page's ids to submitting the
+	// page, and (write) to submit a sweep mark: the mark then commits after
+	// every page that claimed ids before it, so a crash cannot leave an id
+	// claimed, never committed, and behind where the next sweep starts.
+	inflight sync.RWMutex
 }
 
-func (l *live) commit(ctx context.Context, mode string, out *page) error {
-	l.order.Lock()
-	out.batch.Checkpoints = append(out.batch.Checkpoints, l.st.advance(l.prefix, out.published)...)
-	if size(&out.batch) == 0 {
-		l.order.Unlock()
-		l.p.account(mode, out)
-		return nil
-	}
-	req, err := l.c.submit(commitCtx(ctx), &out.batch)
-	l.order.Unlock()
-	if err == nil {
+// stage runs a page through the stages and commits it.
+func (l *live) stage(ctx context.Context, mode string, items []json.RawMessage, ingestedAt time.Time) (*page, error) {
+	l.inflight.RLock()
+	out := l.p.stages.run(items, ingestedAt, l.st)
+	req, err := l.submit(ctx, out)
+	l.inflight.RUnlock()
+	if err == nil && req != nil {
 		err = l.c.wait(req)
 	}
 	if err != nil {
-		return &sinkError{fmt.Errorf("commit %s page: %w", mode, err)}
+		return nil, &sinkError{fmt.Errorf("commit %s page: %w", mode, err)}
 	}
 	l.p.account(mode, out)
-	return nil
+	return out, nil
+}
+
+// submit adds the checkpoints of the vehicles a page moves and hands the page
+// to the committer; nil when there is nothing to commit.
+func (l *live) submit(ctx context.Context, out *page) (*commitReq, error) {
+	l.order.Lock()
+	defer l.order.Unlock()
+	out.batch.Checkpoints = append(out.batch.Checkpoints, l.st.advance(l.prefix, out.published)...)
+	if size(&out.batch) == 0 {
+		return nil, nil
+	}
+	return l.c.submit(commitCtx(ctx), &out.batch)
 }
 
 // poll reads the latest snapshot once, all pages (one record per vehicle),
@@ -418,8 +435,8 @@ func (l *live) poll(ctx context.Context, sweepFirst bool) error {
 				return err
 			}
 		}
-		out := p.stages.run(items, now, l.st)
-		if err := l.commit(ctx, "live", out); err != nil {
+		out, err := l.stage(ctx, "live", items, now)
+		if err != nil {
 			return err
 		}
 		if n := len(out.batch.Events); n > 0 {
@@ -460,8 +477,14 @@ func (l *live) fillGaps(ctx context.Context, items []json.RawMessage) error {
 			continue
 		}
 		v := *loc.VehicleID
-		last := l.st.lastPublished(v)
-		if last.IsZero() || loc.OccurredAt.Sub(last) <= p.cfg.GapThreshold {
+		last := l.st.lastHandled(v)
+		if last.IsZero() {
+			// A vehicle the tail has not seen: it may have started
+			// reporting while the tail was down, before where the sweeps
+			// reach; its history from there is a gap too.
+			last = l.st.sweepFrom(p.cfg.Now(), p.cfg.Lookback)
+		}
+		if loc.OccurredAt.Sub(last) <= p.cfg.GapThreshold {
 			continue
 		}
 		// [last, newest]: from is inclusive (the records published at last
@@ -488,8 +511,7 @@ func (l *live) history(ctx context.Context, mode, vehicle string, w catena.Windo
 		if pg == nil {
 			return nil
 		}
-		out := p.stages.run(pg.Items, p.cfg.Now().UTC(), l.st)
-		if err := l.commit(ctx, mode, out); err != nil {
+		if _, err := l.stage(ctx, mode, pg.Items, p.cfg.Now().UTC()); err != nil {
 			return err
 		}
 	}
@@ -538,10 +560,17 @@ feed:
 	if err != nil {
 		return err
 	}
-	if err := l.c.commit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{checkpoint(l.prefix+"sweep", sweepMark{At: now})}}); err != nil {
+	l.inflight.Lock()
+	req, err := l.c.submit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{checkpoint(l.prefix+"sweep", sweepMark{At: now})}})
+	l.inflight.Unlock()
+	if err == nil {
+		err = l.c.wait(req)
+	}
+	if err != nil {
 		return &sinkError{fmt.Errorf("commit sweep mark: %w", err)}
 	}
 	l.st.swept(now)
+	p.m.Sweeps.Inc()
 	l.log.Info("sweep done", "vehicles", len(vehicles), "from", w.From, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -22,6 +22,7 @@ type Metrics struct {
 	CommitTime   prometheus.Histogram     // time to commit one transaction
 	EventLag     prometheus.Gauge         // ingested_at − occurred_at of the newest published event, seconds
 	PollErrors   prometheus.Counter       // live polls or sweeps that failed and will be retried
+	Sweeps       prometheus.Counter       // live sweeps completed
 	Vehicles     *prometheus.GaugeVec     // backfill vehicles, by state (total, done)
 	DedupIDs     prometheus.Gauge         // ids the live tail holds to drop repeats
 	Tracked      prometheus.Gauge         // vehicles whose last published point the live tail keeps
@@ -48,6 +49,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		CommitTime:   prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "commit_duration_seconds", Help: "Time to produce and commit one transaction.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 		EventLag:     prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "event_lag_seconds", Help: "Fetch time minus occurred_at of the newest published event."}),
 		PollErrors:   prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "poll_errors_total", Help: "Live polls or sweeps that failed and will be retried."}),
+		Sweeps:       prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "sweeps_total", Help: "Live sweeps completed (history re-read for late records)."}),
 		Vehicles:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "backfill_vehicles", Help: "Backfill vehicles by state."}, []string{"state"}),
 		DedupIDs:     prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "dedup_ids", Help: "Record ids the live tail holds to drop repeats (bounded by LOOKBACK)."}),
 		Tracked:      prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "vehicles_tracked", Help: "Vehicles whose last published point the live tail keeps."}),
@@ -57,7 +59,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Fetched, m.Published, m.Duplicates, m.DeadLetters, m.Pages, m.Transactions,
-			m.CommitTime, m.EventLag, m.PollErrors, m.Vehicles, m.DedupIDs, m.Tracked, m.APIRequests, m.APIRetries, m.APILatency)
+			m.CommitTime, m.EventLag, m.PollErrors, m.Sweeps, m.Vehicles, m.DedupIDs, m.Tracked, m.APIRequests, m.APIRetries, m.APILatency)
 	}
 	return m
 }

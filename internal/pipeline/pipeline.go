@@ -53,9 +53,11 @@ type Config struct {
 
 	// OutageRetryInterval is the first wait of a backfill whose API request
 	// failed after the client's own retries because the API is unavailable;
-	// waits double up to a minute, and the backfill never gives up on an
-	// outage. Default 5s.
+	// waits double up to a minute, up to OutageMax. Default 5s.
 	OutageRetryInterval time.Duration
+	// OutageMax is how long a backfill waits out an unavailable API for one
+	// page before it fails (with its progress saved), default 30m.
+	OutageMax time.Duration
 }
 
 // Pipeline runs backfills and the live tail.
@@ -89,6 +91,7 @@ func New(cfg Config) (*Pipeline, error) {
 	setDefault(&cfg.ShutdownGrace, 30*time.Second)
 	setDefault(&cfg.ProgressEvery, 10*time.Second)
 	setDefault(&cfg.OutageRetryInterval, 5*time.Second)
+	setDefault(&cfg.OutageMax, 30*time.Minute)
 	if cfg.Lookback > catena.MaxHistoryWindow {
 		return nil, fmt.Errorf("pipeline: lookback %v exceeds the API's %v history window", cfg.Lookback, catena.MaxHistoryWindow)
 	}

@@ -29,6 +29,10 @@ type published struct {
 	id        dedup.ID
 	at        time.Time
 	dead      bool // dead-lettered, not published
+	// synthetic: at is the fetch time, the record having neither
+	// occurred_at nor created_at; it says nothing of where the vehicle's
+	// track is.
+	synthetic bool
 }
 
 // stages holds the per-record stages: decode, validate, dedup, enrich, encode.
@@ -117,7 +121,8 @@ func deref(s *string) string {
 func (s *stages) deadLetter(p *page, raw json.RawMessage, loc *record.Location, err error, ingestedAt time.Time, mk marker) {
 	key := deadLetterKey(loc.ID, raw)
 	at := eventTime(loc)
-	if at.IsZero() {
+	synthetic := at.IsZero()
+	if synthetic {
 		at = ingestedAt
 	}
 	if !mk.mark(key, at, deref(loc.VehicleID)) {
@@ -136,7 +141,7 @@ func (s *stages) deadLetter(p *page, raw json.RawMessage, loc *record.Location, 
 	}
 	p.batch.DeadLetters = append(p.batch.DeadLetters, dl)
 	if dl.VehicleID != "" {
-		p.published = append(p.published, published{vehicleID: dl.VehicleID, id: key, at: at, dead: true})
+		p.published = append(p.published, published{vehicleID: dl.VehicleID, id: key, at: at, dead: true, synthetic: synthetic})
 	}
 }
 

@@ -155,6 +155,15 @@ func (s *Sink) attempt(ctx context.Context, b *Batch) error {
 		if isFencedAfterRecover(err) {
 			return fencedErr("begin transaction", err)
 		}
+		// BeginTransaction sends nothing; a broker error code here is
+		// the one franz-go stored when it declared the producer id
+		// unrecoverable (seen as INVALID_TXN_STATE when another process
+		// took the id mid-commit). No retry of this client can write
+		// again: stop, like a fenced producer, instead of looping.
+		var ke *kerr.Error
+		if errors.As(err, &ke) {
+			return fencedErr("begin transaction: producer id unusable", err)
+		}
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	s.pending = &pending{batch: b}
