@@ -147,6 +147,13 @@ func (s *liveState) sweepFrom(now time.Time, lookback time.Duration) time.Time {
 	return later(from, now.Add(-catena.MaxHistoryWindow))
 }
 
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
 func later(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
@@ -251,7 +258,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		"poll_interval", p.cfg.PollInterval, "gap_threshold", p.cfg.GapThreshold, "sweep_interval", p.cfg.SweepInterval, "lookback", p.cfg.Lookback)
 
 	return p.withCommitter(ctx, func(ctx context.Context, c *committer) error {
-		l := &live{p: p, c: c, st: st, prefix: prefix, log: log}
+		l := &live{p: p, c: c, st: st, prefix: prefix, log: log, coverFrom: st.sweepFrom(p.cfg.Now(), p.cfg.Lookback)}
 		var wg sync.WaitGroup
 		sweepDone := make(chan error, 1)
 		sweeping := false
@@ -304,6 +311,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				log.Error("poll failed; retrying at the next poll", "err", err)
 			} else {
 				firstStart = false
+				l.polled = true
 			}
 			select {
 			case <-ctx.Done():
@@ -358,6 +366,14 @@ type live struct {
 	st     *liveState
 	prefix string
 	log    *slog.Logger
+
+	// coverFrom is where the sweeps reached when this process started, and
+	// polled whether a snapshot was read since: a vehicle first seen in
+	// this process's first snapshot may have reported all through a
+	// downtime, so its history is fetched from coverFrom; one first seen
+	// later had no record at the previous poll.
+	coverFrom time.Time
+	polled    bool // read by the poll loop only
 
 	// order makes batches reach the committer in the order their
 	// checkpoints were computed, so a vehicle's checkpoint in the compacted
@@ -479,10 +495,15 @@ func (l *live) fillGaps(ctx context.Context, items []json.RawMessage) error {
 		v := *loc.VehicleID
 		last := l.st.lastHandled(v)
 		if last.IsZero() {
-			// A vehicle the tail has not seen: it may have started
-			// reporting while the tail was down, before where the sweeps
-			// reach; its history from there is a gap too.
-			last = l.st.sweepFrom(p.cfg.Now(), p.cfg.Lookback)
+			// A vehicle the tail has not seen: its history is a gap too,
+			// from where this process's coverage begins or, once a
+			// snapshot without it was read, from where its records could
+			// have occurred since.
+			last = l.coverFrom
+			if l.polled {
+				now := p.cfg.Now()
+				last = earlier(l.st.sweepFrom(now, p.cfg.Lookback), now.Add(-p.cfg.Lookback-p.cfg.PollInterval))
+			}
 		}
 		if loc.OccurredAt.Sub(last) <= p.cfg.GapThreshold {
 			continue
