@@ -48,11 +48,13 @@ type harness struct {
 	pipe     *pipeline.Pipeline
 	metrics  *pipeline.Metrics
 
-	now             catenasim.Clock                                                   // the simulator's and the bridge's clock: h.clock unless the test gave one
-	apiDown         atomic.Bool                                                       // the API answers 503 to everything while set
-	refuseCursors   atomic.Int64                                                      // the API answers 400 to this many requests with a cursor
-	retryMaxElapsed time.Duration                                                     // the client's, default 1m
-	hide            atomic.Pointer[func(vehicleID string, occurredAt time.Time) bool] // the API leaves out matching location items (not yet reported)
+	now             catenasim.Clock                                                    // the simulator's and the bridge's clock: h.clock unless the test gave one
+	apiDown         atomic.Bool                                                        // the API answers 503 to everything while set
+	refuseCursors   atomic.Int64                                                       // the API answers 400 to this many requests with a cursor
+	retryMaxElapsed time.Duration                                                      // the client's, default 1m
+	hide            atomic.Pointer[func(vehicleID string, occurredAt time.Time) bool]  // the API leaves out matching location items (not yet reported)
+	fail            atomic.Pointer[func(r *http.Request) bool]                         // the API answers 503 to matching requests
+	rewrite         atomic.Pointer[func(latest bool, item map[string]json.RawMessage)] // the API serves location items edited by it
 }
 
 // brokers returns KAFKA_BROKERS, or the address of a new in-process kfake
@@ -96,13 +98,21 @@ func newHarness(t testing.TB, simCfg catenasim.Config, start time.Time, tune fun
 			w.Write([]byte(`{"code":400,"message":"Bad Request","detail":"Invalid cursor value"}`))
 			return
 		}
+		if f := h.fail.Load(); f != nil && (*f)(r) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		if h.apiDown.Load() {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			w.Write([]byte(`{"message":"Service Unavailable"}`))
 			return
 		}
-		if f := h.hide.Load(); f != nil && strings.Contains(r.URL.Path, "vehicle-locations") {
+		if f := h.hide.Load(); (f != nil || h.rewrite.Load() != nil) && strings.Contains(r.URL.Path, "vehicle-locations") {
+			if f == nil {
+				none := func(string, time.Time) bool { return false }
+				f = &none
+			}
 			rec := httptest.NewRecorder()
 			sim.ServeHTTP(rec, r)
 			var env map[string]json.RawMessage
@@ -117,6 +127,12 @@ func newHarness(t testing.TB, simCfg catenasim.Config, start time.Time, tune fun
 					}
 					json.Unmarshal(it, &x)
 					if !(*f)(x.VehicleID, x.OccurredAt) {
+						if rw := h.rewrite.Load(); rw != nil {
+							var m map[string]json.RawMessage
+							json.Unmarshal(it, &m)
+							(*rw)(r.URL.Query().Get("only_latest") != "false", m)
+							it, _ = json.Marshal(m)
+						}
 						kept = append(kept, it)
 					}
 				}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -288,7 +289,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		defer func() {
 			wg.Wait()
 		}()
-		if !firstStart {
+		if firstStart {
+			// Where coverage begins is committed before the first sweep: if
+			// that sweep does not finish, the next start knows the tail's
+			// history starts LOOKBACK before this one, not before itself.
+			now := p.cfg.Now().UTC()
+			if err := c.commit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{checkpoint(prefix+"sweep", sweepMark{At: now})}}); err != nil {
+				return &sinkError{fmt.Errorf("commit the first start's coverage: %w", err)}
+			}
+			st.swept(now)
+		} else {
 			// A restart sweeps at once: the points between polls that only a
 			// sweep publishes must not wait for a process that lives longer
 			// than SweepInterval.
@@ -471,7 +481,7 @@ func (l *live) activeIn(items []json.RawMessage, since time.Time) []string {
 	var loc record.Location
 	for _, raw := range items {
 		loc = record.Location{}
-		if record.Decode(raw, &loc) != nil || loc.VehicleID == nil {
+		if record.Decode(raw, &loc) != nil || !validVehicle(loc.VehicleID) {
 			continue
 		}
 		if t := eventTime(&loc); !t.Before(since) {
@@ -489,7 +499,7 @@ func (l *live) fillGaps(ctx context.Context, items []json.RawMessage) error {
 	var loc record.Location
 	for _, raw := range items {
 		loc = record.Location{}
-		if record.Decode(raw, &loc) != nil || loc.VehicleID == nil || loc.OccurredAt == nil {
+		if record.Decode(raw, &loc) != nil || !validVehicle(loc.VehicleID) || loc.OccurredAt == nil {
 			continue
 		}
 		v := *loc.VehicleID
@@ -513,6 +523,9 @@ func (l *live) fillGaps(ctx context.Context, items []json.RawMessage) error {
 		// newest; in windows the API accepts, however long the gap.
 		for _, w := range catena.Windows(last, loc.OccurredAt.Add(time.Microsecond), catena.MaxHistoryWindow) {
 			if err := l.history(ctx, "gap", v, w); err != nil {
+				if l.vehicleProblem(err, v) {
+					break
+				}
 				return err
 			}
 		}
@@ -520,7 +533,10 @@ func (l *live) fillGaps(ctx context.Context, items []json.RawMessage) error {
 	return nil
 }
 
-// history publishes one vehicle's history over w, page by page.
+// history publishes one vehicle's history over w, page by page. A gap fill
+// interrupted between pages resumes from the vehicle's newest committed
+// point, which is complete only if the API pages history in ascending
+// occurred_at, as the simulator does (the contract states no order).
 func (l *live) history(ctx context.Context, mode, vehicle string, w catena.Window) error {
 	p := l.p
 	pager := p.cfg.Client.History(vehicle, w, p.query(), "")
@@ -553,7 +569,7 @@ func (l *live) sweep(ctx context.Context, vehicles []string) error {
 		go func() {
 			defer wg.Done()
 			for v := range work {
-				if err := l.history(ctx, "sweep", v, w); err != nil {
+				if err := l.history(ctx, "sweep", v, w); err != nil && !l.vehicleProblem(err, v) {
 					errs <- err
 					return
 				}
@@ -594,4 +610,27 @@ feed:
 	p.m.Sweeps.Inc()
 	l.log.Info("sweep done", "vehicles", len(vehicles), "from", w.From, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// validVehicle reports whether a record's vehicle_id can key the tail's
+// state and a history request: Validate dead-letters the others.
+func validVehicle(id *string) bool { return id != nil && record.IsUUID(*id) }
+
+// vehicleProblem reports, and logs, an API error that concerns one
+// vehicle's history request (400, 403, 404, 422: the API will answer the same
+// next time); the tail goes on with the other vehicles rather than failing
+// every poll or sweep on it. Outages, 429s, auth failures and sink errors are
+// not.
+func (l *live) vehicleProblem(err error, vehicle string) bool {
+	var ae *catena.APIError
+	if isSinkErr(err) || !errors.As(err, &ae) || errors.Is(err, catena.ErrUnauthorized) {
+		return false
+	}
+	switch ae.Status {
+	case 400, 403, 404, 422:
+		l.p.m.PollErrors.Inc()
+		l.log.Error("history of one vehicle refused by the API; skipping it this time", "vehicle", vehicle, "err", err)
+		return true
+	}
+	return false
 }

@@ -140,7 +140,9 @@ func (s *stages) deadLetter(p *page, raw json.RawMessage, loc *record.Location, 
 		dl.Key = []byte(loc.FleetID)
 	}
 	p.batch.DeadLetters = append(p.batch.DeadLetters, dl)
-	if dl.VehicleID != "" {
+	if record.IsUUID(dl.VehicleID) {
+		// Vehicle state only under an id the API takes for history
+		// requests: a bad vehicle_id would make every sweep fail on it.
 		p.published = append(p.published, published{vehicleID: dl.VehicleID, id: key, at: at, dead: true, synthetic: synthetic})
 	}
 }
