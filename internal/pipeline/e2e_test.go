@@ -321,33 +321,18 @@ func TestRunLatency(t *testing.T) {
 func TestRunRestartsCatchUp(t *testing.T) {
 	cfg := catenasim.Config{Seed: 7, Fleets: 2, VehiclesPerFleet: 2, ReportInterval: 20 * time.Second}
 	lookback := 30 * time.Minute
-	tune := func(c *pipeline.Config) {
-		c.PollInterval = 20 * time.Millisecond
-		c.SweepInterval = time.Hour // never due within one process
-		c.GapThreshold = 2 * time.Minute
-		c.Lookback = lookback
-	}
+	tune := liveTune(time.Hour) // a sweep never falls due within one process
 	h := newHarness(t, cfg, t0, tune)
-	waitPolls := func() {
-		pages := h.metrics.Counts().Pages
-		deadline := time.Now().Add(30 * time.Second)
-		for h.metrics.Counts().Pages < pages+2 {
-			if time.Now().After(deadline) {
-				t.Fatal("no poll")
-			}
-			time.Sleep(5 * time.Millisecond) // polls a counter
-		}
-	}
 	now := t0
 	run := func(minutes int) {
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
 		go func() { errc <- h.pipe.Run(ctx) }()
-		waitPolls()
+		waitPages(t, h, 2)
 		for range minutes {
 			now = now.Add(time.Minute)
 			h.clock.Set(now)
-			waitPolls()
+			waitPages(t, h, 2)
 		}
 		cancel()
 		if err := <-errc; err != nil {
