@@ -20,7 +20,8 @@ case "$MODE" in ""|--kill|--wipe) ;; *) echo "usage: $0 [--kill|--wipe]" >&2; ex
 if [ -f "$KDIR/kafka.pid" ]; then
   PID=$(cat "$KDIR/kafka.pid")
   # Only signal a live kafka.Kafka java: the pid file may be stale and the pid reused.
-  if kill -0 "$PID" 2>/dev/null && tr '\0' ' ' <"/proc/$PID/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka'; then
+  # (A string test, not tr | grep -q: under pipefail an early grep exit can fail the pipe.)
+  if kill -0 "$PID" 2>/dev/null && [[ "$(tr '\0' ' ' <"/proc/$PID/cmdline" 2>/dev/null)" == *kafka.Kafka* ]]; then
     if [ "$MODE" = "--kill" ]; then
       kill -KILL "$PID"
     else

@@ -73,7 +73,7 @@ running_pid() {
   [ -f "$KDIR/kafka.pid" ] || return 1
   pid=$(cat "$KDIR/kafka.pid")
   # A stale pid file may name a recycled pid: only a kafka.Kafka java counts.
-  kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka' || return 1
+  kill -0 "$pid" 2>/dev/null && [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *kafka.Kafka* ]] || return 1
   echo "$pid"
 }
 
