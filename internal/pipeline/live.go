@@ -25,7 +25,7 @@ type liveState struct {
 	mu        sync.Mutex
 	set       *dedup.Set
 	vehicles  map[string]*vehicleState
-	lastSweep time.Time // when the last complete sweep started (the bridge's clock); zero before the first
+	lastSweep time.Time // when the last complete sweep started, or the first start began (the bridge's clock); zero before
 }
 
 // vehicleState is a vehicle's part of the live tail's state; it is the
@@ -193,11 +193,12 @@ func (s *liveState) active(since time.Time) []string {
 
 // Run tails the API live until ctx is done: every PollInterval it pages
 // through the latest snapshot and publishes what is new; a vehicle whose new
-// point lies more than GapThreshold after its last published one gets its
-// history for the gap; every SweepInterval each active vehicle's last
-// Lookback of history is re-read for records that reached the API late. The
-// first start of a scope begins with a sweep, so a new deployment starts with
-// the last Lookback of history. Run returns nil when ctx is cancelled after
+// point lies more than GapThreshold after its last handled one (and a vehicle
+// it has not seen) gets its history for the gap; every SweepInterval, and at
+// once after a restart, each active vehicle's history from Lookback before
+// the previous sweep is re-read for records that reached the API late and
+// the points between two polls. The first start of a scope begins with a
+// sweep, so a new deployment starts with the last Lookback of history. Run returns nil when ctx is cancelled after
 // committing the page in flight, and an error when the sink fails (fencing).
 func (p *Pipeline) Run(ctx context.Context) error {
 	scope := LiveScope(p.cfg.FleetIDs, p.cfg.FleetRefs)
