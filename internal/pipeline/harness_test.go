@@ -11,6 +11,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -52,6 +54,7 @@ type harness struct {
 	apiDown         atomic.Bool                                                        // the API answers 503 to everything while set
 	refuseCursors   atomic.Int64                                                       // the API answers 400 to this many requests with a cursor
 	retryMaxElapsed time.Duration                                                      // the client's, default 1m
+	descending      atomic.Bool                                                        // the API pages history newest first (the contract states no order)
 	hide            atomic.Pointer[func(vehicleID string, occurredAt time.Time) bool]  // the API leaves out matching location items (not yet reported)
 	fail            atomic.Pointer[func(r *http.Request) bool]                         // the API answers 503 to matching requests
 	rewrite         atomic.Pointer[func(latest bool, item map[string]json.RawMessage)] // the API serves location items edited by it
@@ -106,6 +109,10 @@ func newHarness(t testing.TB, simCfg catenasim.Config, start time.Time, tune fun
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			w.Write([]byte(`{"message":"Service Unavailable"}`))
+			return
+		}
+		if h.descending.Load() && r.URL.Query().Get("only_latest") == "false" {
+			h.serveDescending(w, r, sim)
 			return
 		}
 		if f := h.hide.Load(); (f != nil || h.rewrite.Load() != nil) && strings.Contains(r.URL.Path, "vehicle-locations") {
@@ -241,4 +248,64 @@ func (h *harness) readBack() (events, dlq []*kgo.Record) {
 // truth is verify.Truth over the harness's simulator.
 func (h *harness) truth(from, to, asOf time.Time) (valid, malformed map[string]catenasim.Point) {
 	return verify.Truth(h.sim, from, to, asOf)
+}
+
+// serveDescending answers a history request with the simulator's records
+// newest first, paged by an offset cursor of its own.
+func (h *harness) serveDescending(w http.ResponseWriter, r *http.Request, sim http.Handler) {
+	q := r.URL.Query()
+	size, _ := strconv.Atoi(q.Get("size"))
+	if size == 0 {
+		size = 300
+	}
+	offset := 0
+	if c := q.Get("cursor"); c != "" {
+		offset, _ = strconv.Atoi(strings.TrimPrefix(c, "desc:"))
+	}
+	var all []json.RawMessage
+	q.Set("size", "1000")
+	q.Del("cursor")
+	for {
+		req := r.Clone(r.Context())
+		req.URL.RawQuery = q.Encode()
+		rec := httptest.NewRecorder()
+		sim.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
+			return
+		}
+		var env struct {
+			Items    []json.RawMessage `json:"items"`
+			NextPage *string           `json:"next_page"`
+		}
+		json.Unmarshal(rec.Body.Bytes(), &env)
+		for _, it := range env.Items {
+			var x struct {
+				VehicleID  string    `json:"vehicle_id"`
+				OccurredAt time.Time `json:"occurred_at"`
+			}
+			json.Unmarshal(it, &x)
+			if f := h.hide.Load(); f == nil || !(*f)(x.VehicleID, x.OccurredAt) {
+				all = append(all, it)
+			}
+		}
+		if env.NextPage == nil || *env.NextPage == "" {
+			break
+		}
+		q.Set("cursor", *env.NextPage)
+	}
+	slices.Reverse(all)
+	end := min(offset+size, len(all))
+	var next any
+	if end < len(all) {
+		next = "desc:" + strconv.Itoa(end)
+	}
+	page := all[min(offset, len(all)):end]
+	if page == nil {
+		page = []json.RawMessage{}
+	}
+	b, _ := json.Marshal(map[string]any{"items": page, "total": len(all), "next_page": next})
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
 }

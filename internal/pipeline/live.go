@@ -43,10 +43,33 @@ type vehicleState struct {
 	// however old it is, long after the id set has evicted it.
 	Newest   string    `json:"newest,omitempty"`
 	NewestAt time.Time `json:"newest_at,omitzero"`
+	// Gap is a gap fill under way: a restart resumes it at its cursor. The
+	// pages it committed may have moved At past records it has not read
+	// yet (the API states no order for history), so At alone cannot say
+	// where it stopped.
+	Gap *gapProgress `json:"gap,omitempty"`
 
 	ids    []dedup.ID // IDs, parsed
 	newest dedup.ID   // Newest, parsed
 	known  bool       // Newest is set
+}
+
+// gapProgress is where a gap fill stands: the window starting at From is
+// read up to Cursor ("" = from its first page), and the gap ends at To.
+// Started is when it began (wall clock), from when a restart reads back the
+// ids it published.
+type gapProgress struct {
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Cursor  string    `json:"cursor,omitempty"`
+	Started time.Time `json:"started"`
+}
+
+// gapStep is what a gap page moves: the vehicle's gap progress after the
+// page, nil when the gap is complete.
+type gapStep struct {
+	vehicle string
+	next    *gapProgress
 }
 
 // maxIDsAt bounds vehicleState.IDs: more records of one vehicle at one
@@ -87,10 +110,19 @@ func (s *liveState) mark(id dedup.ID, at time.Time, vehicle string) bool {
 // advance records what a page publishes and dead-letters, and returns the
 // checkpoints of the vehicles whose state moved. It does not depend on the
 // order of the API's records.
-func (s *liveState) advance(prefix string, pub []published) []sink.Checkpoint {
+func (s *liveState) advance(prefix string, pub []published, gap *gapStep) []sink.Checkpoint {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var changed []string
+	if gap != nil {
+		v := s.vehicles[gap.vehicle]
+		if v == nil {
+			v = &vehicleState{}
+			s.vehicles[gap.vehicle] = v
+		}
+		v.Gap = gap.next
+		changed = append(changed, gap.vehicle)
+	}
 	for _, p := range pub {
 		v := s.vehicles[p.vehicleID]
 		if v == nil {
@@ -124,14 +156,27 @@ func (s *liveState) advance(prefix string, pub []published) []sink.Checkpoint {
 }
 
 // lastHandled returns the occurred_at of the vehicle's newest record
-// published or dead-lettered, or zero.
-func (s *liveState) lastHandled(vehicle string) time.Time {
+// published or dead-lettered (zero if none), and its gap fill under way.
+func (s *liveState) lastHandled(vehicle string) (time.Time, *gapProgress) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if v := s.vehicles[vehicle]; v != nil {
-		return v.At
+		return v.At, v.Gap
 	}
-	return time.Time{}
+	return time.Time{}, nil
+}
+
+// pendingGaps returns the vehicles with a gap fill under way.
+func (s *liveState) pendingGaps() map[string]gapProgress {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]gapProgress{}
+	for id, v := range s.vehicles {
+		if v.Gap != nil {
+			out[id] = *v.Gap
+		}
+	}
+	return out
 }
 
 // sweepFrom is where a sweep starting at now begins: Lookback before the
@@ -237,9 +282,19 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	now := p.cfg.Now()
 	horizon := st.sweepFrom(now, p.cfg.Lookback).Add(-dedupBucket)
 	since := time.Now().Add(horizon.Sub(now) - 10*time.Minute)
+	// And the ids of gap fills under way, in their windows, however old:
+	// a gap whose saved cursor the API refuses is read again.
+	gaps := st.pendingGaps()
+	for _, g := range gaps {
+		since = earlier(since, g.Started.Add(-10*time.Minute))
+	}
+	inGap := func(h sink.EventHeaders) bool {
+		g, ok := gaps[h.VehicleID]
+		return ok && !h.OccurredAt.Before(g.From) && h.OccurredAt.Before(g.To)
+	}
 	restored := 0
 	err = p.cfg.Sink.ScanEvents(ctx, since, func(h sink.EventHeaders) {
-		if id, ok := dedup.ParseID(h.ID); ok && !h.OccurredAt.Before(horizon) {
+		if id, ok := dedup.ParseID(h.ID); ok && (!h.OccurredAt.Before(horizon) || inGap(h)) {
 			st.set.Add(id, h.OccurredAt)
 			restored++
 		}
@@ -247,7 +302,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if err == nil {
 		err = p.cfg.Sink.ScanDeadLetters(ctx, since, func(h sink.EventHeaders) {
 			at := cmp.Or(h.OccurredAt, h.Timestamp)
-			if !at.Before(horizon) {
+			if !at.Before(horizon) || inGap(h) {
 				st.set.Add(deadLetterKey(h.ID, h.Value), at)
 				restored++
 			}
@@ -256,7 +311,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rebuild dedup state from the topics: %w", err)
 	}
-	log.Info("live tail starting", "first_start", firstStart, "vehicles_known", len(st.vehicles), "ids_restored", restored,
+	log.Info("live tail starting", "first_start", firstStart, "vehicles_known", len(st.vehicles), "gaps_to_resume", len(gaps), "ids_restored", restored,
 		"poll_interval", p.cfg.PollInterval, "gap_threshold", p.cfg.GapThreshold, "sweep_interval", p.cfg.SweepInterval, "lookback", p.cfg.Lookback)
 
 	return p.withCommitter(ctx, func(ctx context.Context, c *committer) error {
@@ -398,10 +453,10 @@ type live struct {
 }
 
 // stage runs a page through the stages and commits it.
-func (l *live) stage(ctx context.Context, mode string, items []json.RawMessage, ingestedAt time.Time) (*page, error) {
+func (l *live) stage(ctx context.Context, mode string, items []json.RawMessage, ingestedAt time.Time, gap *gapStep) (*page, error) {
 	l.inflight.RLock()
 	out := l.p.stages.run(items, ingestedAt, l.st)
-	req, err := l.submit(ctx, out)
+	req, err := l.submit(ctx, out, gap)
 	l.inflight.RUnlock()
 	if err == nil && req != nil {
 		err = l.c.wait(req)
@@ -415,10 +470,10 @@ func (l *live) stage(ctx context.Context, mode string, items []json.RawMessage, 
 
 // submit adds the checkpoints of the vehicles a page moves and hands the page
 // to the committer; nil when there is nothing to commit.
-func (l *live) submit(ctx context.Context, out *page) (*commitReq, error) {
+func (l *live) submit(ctx context.Context, out *page, gap *gapStep) (*commitReq, error) {
 	l.order.Lock()
 	defer l.order.Unlock()
-	out.batch.Checkpoints = append(out.batch.Checkpoints, l.st.advance(l.prefix, out.published)...)
+	out.batch.Checkpoints = append(out.batch.Checkpoints, l.st.advance(l.prefix, out.published, gap)...)
 	if size(&out.batch) == 0 {
 		return nil, nil
 	}
@@ -462,7 +517,7 @@ func (l *live) poll(ctx context.Context, sweepFirst bool) error {
 				return err
 			}
 		}
-		out, err := l.stage(ctx, "live", items, now)
+		out, err := l.stage(ctx, "live", items, now, nil)
 		if err != nil {
 			return err
 		}
@@ -504,7 +559,13 @@ func (l *live) fillGaps(ctx context.Context, items []json.RawMessage) error {
 			continue
 		}
 		v := *loc.VehicleID
-		last := l.st.lastHandled(v)
+		last, pending := l.st.lastHandled(v)
+		if pending != nil {
+			if err := l.gap(ctx, v, *pending); err != nil {
+				return err
+			}
+			last, _ = l.st.lastHandled(v)
+		}
 		if last.IsZero() {
 			// A vehicle the tail has not seen: its history is a gap too,
 			// from where this process's coverage begins or, once a
@@ -521,23 +582,60 @@ func (l *live) fillGaps(ctx context.Context, items []json.RawMessage) error {
 		}
 		// [last, newest]: from is inclusive (the records published at last
 		// are dropped by dedup), to exclusive, so one microsecond past the
-		// newest; in windows the API accepts, however long the gap.
-		for _, w := range catena.Windows(last, loc.OccurredAt.Add(time.Microsecond), catena.MaxHistoryWindow) {
-			if err := l.history(ctx, "gap", v, w); err != nil {
-				if l.vehicleProblem(err, v) {
-					break
-				}
-				return err
-			}
+		// newest.
+		g := gapProgress{From: last, To: loc.OccurredAt.Add(time.Microsecond), Started: time.Now().UTC()}
+		if err := l.gap(ctx, v, g); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// history publishes one vehicle's history over w, page by page. A gap fill
-// interrupted between pages resumes from the vehicle's newest committed
-// point, which is complete only if the API pages history in ascending
-// occurred_at, as the simulator does (the contract states no order).
+// gap publishes a vehicle's history over a gap from where g stands, in
+// windows the API accepts however long the gap, committing with each page
+// where the gap stands after it. An error of the vehicle's own (the API
+// refuses its request) is logged, and the gap left for the next poll.
+func (l *live) gap(ctx context.Context, vehicle string, g gapProgress) error {
+	p := l.p
+	cursor, restarted := g.Cursor, false
+	for _, w := range catena.Windows(g.From, g.To, catena.MaxHistoryWindow) {
+		pager := p.cfg.Client.History(vehicle, w, p.query(), cursor)
+		for {
+			pg, err := pager.Next(ctx)
+			if err != nil && !restarted && cursorRefused(err, pager.Cursor()) {
+				// A saved cursor the API no longer takes: read the window
+				// again; what was published is in the id set (restored
+				// for the gap's window on start).
+				pager, restarted = p.cfg.Client.History(vehicle, w, p.query(), ""), true
+				continue
+			}
+			if err != nil {
+				err = fmt.Errorf("gap history of vehicle %s: %w", vehicle, err)
+				if l.vehicleProblem(err, vehicle) {
+					return nil
+				}
+				return err
+			}
+			if pg == nil {
+				break
+			}
+			next := &gapProgress{From: w.From, To: g.To, Cursor: pg.NextPage, Started: g.Started}
+			if pg.NextPage == "" {
+				next = &gapProgress{From: w.To, To: g.To, Started: g.Started}
+				if !w.To.Before(g.To) {
+					next = nil // the gap is complete
+				}
+			}
+			if _, err := l.stage(ctx, "gap", pg.Items, p.cfg.Now().UTC(), &gapStep{vehicle, next}); err != nil {
+				return err
+			}
+		}
+		cursor = ""
+	}
+	return nil
+}
+
+// history publishes one vehicle's history over w, page by page (a sweep's).
 func (l *live) history(ctx context.Context, mode, vehicle string, w catena.Window) error {
 	p := l.p
 	pager := p.cfg.Client.History(vehicle, w, p.query(), "")
@@ -549,7 +647,7 @@ func (l *live) history(ctx context.Context, mode, vehicle string, w catena.Windo
 		if pg == nil {
 			return nil
 		}
-		if _, err := l.stage(ctx, mode, pg.Items, p.cfg.Now().UTC()); err != nil {
+		if _, err := l.stage(ctx, mode, pg.Items, p.cfg.Now().UTC(), nil); err != nil {
 			return err
 		}
 	}

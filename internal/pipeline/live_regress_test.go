@@ -361,3 +361,58 @@ func TestRunBadVehicleID(t *testing.T) {
 	// dead-letter topic; only b's track is the tail's to complete.
 	checkPublished(t, h, parkTo, now, b)
 }
+
+// TestRunGapResumesNewestFirst: a vehicle offline for hours uploads its
+// track at once; the API pages its history newest first (the contract
+// states no order) and the tail stops after the gap's first page. The
+// restart resumes the gap at its saved cursor: the older pages, behind the
+// vehicle's newest committed point and behind the sweeps, are published.
+func TestRunGapResumesNewestFirst(t *testing.T) {
+	cfg := catenasim.Config{Seed: 7, Fleets: 1, VehiclesPerFleet: 1, ReportInterval: time.Minute}
+	tune := liveTune(50 * time.Millisecond)
+	h := newHarness(t, cfg, t0, tune)
+	h.descending.Store(true)
+	back := t0.Add(5 * time.Hour) // the vehicle is offline until then, then uploads everything
+	hide := func(_ string, at time.Time) bool {
+		return at.After(t0) && at.Before(back) && h.clock.Now().Before(back)
+	}
+	h.hide.Store(&hide)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- h.pipe.Run(ctx) }()
+	waitPages(t, h, 2)
+	now := t0
+	for now.Add(time.Hour).Before(back) { // the sweeps move on while the vehicle is silent
+		now = now.Add(time.Hour)
+		h.clock.Set(now)
+		waitSweeps(t, h, 2)
+	}
+	// Back online: stop the tail when it asks for the gap's second page.
+	stop := func(r *http.Request) bool {
+		if r.URL.Query().Get("cursor") == "desc:100" {
+			cancel()
+			return true
+		}
+		return false
+	}
+	h.fail.Store(&stop)
+	now = back.Add(time.Minute)
+	h.clock.Set(now)
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("the tail never asked for the gap's second page")
+	}
+	if testutil.ToFloat64(h.metrics.Pages.WithLabelValues("gap")) != 1 {
+		t.Fatalf("%v gap pages before the stop, want 1", testutil.ToFloat64(h.metrics.Pages.WithLabelValues("gap")))
+	}
+	h.fail.Store(nil)
+	h.start(tune)
+	runSteps(t, h, &now, 1)
+	checkPublished(t, h, t0.Add(-30*time.Minute), now)
+}
