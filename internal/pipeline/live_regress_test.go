@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/catena-bridge/catena-bridge/internal/catenasim"
 	"github.com/catena-bridge/catena-bridge/internal/pipeline"
@@ -67,27 +68,11 @@ func TestRunNewVehicleDuringDowntime(t *testing.T) {
 	h.hide.Store(&hide)
 
 	now := t0
-	run := func(steps int) {
-		ctx, cancel := context.WithCancel(context.Background())
-		errc := make(chan error, 1)
-		go func() { errc <- h.pipe.Run(ctx) }()
-		waitPages(t, h, 2)
-		for range steps {
-			now = now.Add(time.Minute)
-			h.clock.Set(now)
-			waitPages(t, h, 2)
-		}
-		waitSweeps(t, h, 2)
-		cancel()
-		if err := <-errc; err != nil {
-			t.Fatal(err)
-		}
-	}
-	run(3)
+	runSteps(t, h, &now, 3)
 	now = t0.Add(3 * time.Hour) // downtime of ~3h > LOOKBACK
 	h.clock.Set(now)
 	h.start(tune)
-	run(3)
+	runSteps(t, h, &now, 3)
 
 	events, _ := h.readBack()
 	got := map[string]bool{}
@@ -155,11 +140,7 @@ func TestRunDeadLetterOnceAcrossGap(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	_, dlq := h.readBack()
-	n := map[string]int{}
-	for _, r := range dlq {
-		n[verify.Header(r, "catena-id")]++
-	}
+	n, _ := deadLetterCounts(h)
 	for id, c := range n {
 		if c > 1 {
 			t.Errorf("dead letter %s (d1=%v d2=%v) in the DLQ %d times", id, id == d1.ID, id == d2.ID, c)
@@ -203,11 +184,7 @@ func TestRunBadStreak(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	_, dlq := h.readBack()
-	n := map[string]int{}
-	for _, r := range dlq {
-		n[verify.Header(r, "catena-id")]++
-	}
+	n, dlq := deadLetterCounts(h)
 	dups := 0
 	for _, c := range n {
 		dups += c - 1
@@ -415,4 +392,15 @@ func TestRunGapResumesNewestFirst(t *testing.T) {
 	h.start(tune)
 	runSteps(t, h, &now, 1)
 	checkPublished(t, h, t0.Add(-30*time.Minute), now)
+}
+
+// deadLetterCounts reads the dead-letter topic back: how often each id is in
+// it, and the records.
+func deadLetterCounts(h *harness) (map[string]int, []*kgo.Record) {
+	_, dlq := h.readBack()
+	n := map[string]int{}
+	for _, r := range dlq {
+		n[verify.Header(r, "catena-id")]++
+	}
+	return n, dlq
 }
