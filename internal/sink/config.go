@@ -14,12 +14,17 @@ import (
 
 // Defaults for the zero values of Config.
 const (
-	DefaultTopic              = "catena.vehicle_locations.v1"
-	DefaultPartitions         = 12
-	DefaultReplicationFactor  = 1
-	DefaultClientID           = "catena-bridge"
-	DefaultCompression        = "zstd"
-	DefaultTransactionTimeout = 60 * time.Second
+	DefaultTopic             = "catena.vehicle_locations.v1"
+	DefaultPartitions        = 12
+	DefaultReplicationFactor = 1
+	DefaultClientID          = "catena-bridge"
+	DefaultCompression       = "zstd"
+	// DefaultTransactionTimeout is short because it is also how long a
+	// process may wait behind a transaction that a killed process of other
+	// work left open (read_committed reads cannot pass it until the
+	// coordinator aborts it): a page's transaction takes milliseconds, and
+	// 20s still covers a leader election and one produce retry.
+	DefaultTransactionTimeout = 20 * time.Second
 
 	// MetricsNamespace is the Prometheus namespace of the franz-go client metrics.
 	MetricsNamespace = "catena_bridge_kafka"
@@ -53,7 +58,7 @@ type Config struct {
 	// "gzip" or "none".
 	Compression string
 	// TransactionTimeout is how long the coordinator lets a transaction stay
-	// open before it aborts it, default 60s. It also bounds how long one
+	// open before it aborts it, default 20s. It also bounds how long one
 	// produce attempt inside Commit may take before Commit aborts and retries.
 	TransactionTimeout time.Duration
 	// Logger, default slog.Default(). franz-go's own warnings and errors go

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -36,10 +37,34 @@ type EventHeaders struct {
 // what makes the state it reads final. If this Sink is itself fenced it
 // returns an error wrapping ErrFenced. Broker failures are retried with
 // backoff (logged at Warn) until ctx ends; a retry resumes where the read
-// stopped.
+// stopped. A transaction of another producer still open holds the read back
+// until it ends (at the latest when the coordinator times it out); such a wait
+// is logged at Warn and reported by Ready.
 func (s *Sink) LoadCheckpoints(ctx context.Context, prefix string) (map[string][]byte, error) {
+	saved, err := s.LoadSaved(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]byte, len(saved))
+	for k, v := range saved {
+		out[k] = v.Value
+	}
+	return out, nil
+}
+
+// Saved is a checkpoint as LoadSaved returns it.
+type Saved struct {
+	Value []byte
+	// Offset is where the value was written in the checkpoint topic, which
+	// has one partition: it orders every checkpoint of every process on the
+	// topic.
+	Offset int64
+}
+
+// LoadSaved is LoadCheckpoints with the offset of every value.
+func (s *Sink) LoadSaved(ctx context.Context, prefix string) (map[string]Saved, error) {
 	topic := s.cfg.CheckpointTopic()
-	out := make(map[string][]byte)
+	out := make(map[string]Saved)
 	var ranges map[int32]*offRange
 	err := s.retry(ctx, fmt.Sprintf("load checkpoints from %q", topic), func() error {
 		if err := s.initProducerID(ctx); err != nil {
@@ -63,7 +88,7 @@ func (s *Sink) LoadCheckpoints(ctx context.Context, prefix string) (map[string][
 			if r.Value == nil {
 				delete(out, k)
 			} else {
-				out[k] = r.Value
+				out[k] = Saved{Value: r.Value, Offset: r.Offset}
 			}
 			return false
 		})
@@ -231,13 +256,20 @@ func (s *Sink) readPartitions(ctx context.Context, topic string, ranges map[int3
 
 	left := len(offsets)
 	for left > 0 {
-		fs := cl.PollFetches(ctx)
+		pctx, cancel := context.WithTimeout(ctx, stallCheck)
+		fs := cl.PollFetches(pctx)
+		stalled := pctx.Err() != nil
+		cancel()
 		if err := ctx.Err(); err != nil {
 			return backoff.Permanent(err)
 		}
+		if stalled && fs.NumRecords() == 0 {
+			s.reportStall(ctx, topic, ranges)
+			continue
+		}
 		var ferr error
 		fs.EachError(func(t string, p int32, err error) {
-			if ferr == nil {
+			if ferr == nil && !(stalled && errors.Is(err, context.DeadlineExceeded)) {
 				ferr = fmt.Errorf("fetch %s[%d]: %w", t, p, err)
 			}
 		})
@@ -281,6 +313,34 @@ func (s *Sink) readPartitions(ctx context.Context, topic string, ranges map[int3
 		}
 	}
 	return nil
+}
+
+// stallCheck is how long a read waits for records before it looks for a
+// transaction holding it back.
+const stallCheck = 3 * time.Second
+
+// reportStall logs, and reports through Ready, the partitions of topic whose
+// read waits behind a transaction still open: their last stable offset is
+// below the end of the range being read. Such a transaction belongs to
+// another process (one with this transactional id was aborted when the
+// producer id was initialised); it ends when that process commits or aborts,
+// or when the coordinator times it out.
+func (s *Sink) reportStall(ctx context.Context, topic string, ranges map[int32]*offRange) {
+	lsos, err := s.adm.ListCommittedOffsets(ctx, topic)
+	if err == nil {
+		err = lsos.Error()
+	}
+	if err != nil {
+		return // the read goes on; its own errors are reported
+	}
+	for p, r := range ranges {
+		if lso, ok := lsos.Lookup(topic, p); ok && r.start < r.end && lso.Offset < r.end {
+			err := fmt.Errorf("reading %s[%d] waits for a transaction another producer left open at offset %d (it ends when that producer commits or aborts, or when the coordinator times it out)", topic, p, lso.Offset)
+			s.setReady(err)
+			s.log.Warn("kafka: read waits for an open transaction of another producer", "topic", topic, "partition", p, "last_stable_offset", lso.Offset, "read_to", r.end)
+			return
+		}
+	}
 }
 
 // probeCommitted reports whether the transaction that wrote probe committed,
