@@ -240,13 +240,15 @@ func cmdBackfill(ctx context.Context, e *env, args []string) int {
 (GET /v2/telematics/vehicles), then fetches each one's history in windows of at most 45 days,
 BACKFILL_CONCURRENCY vehicles in parallel under the shared CATENA_RATE_LIMIT, and exits 0.
 Every page is committed with its checkpoint: a backfill that was stopped resumes where it was
-when run again with the same range and filters; one that finished publishes nothing new.
+when run again with the same command (without --to, the end resolved on its first run is kept);
+one that finished publishes nothing new. Records that a job started before it claimed (another
+backfill, the live tail) are left to that job: overlapping runs publish each record once.
 `)
 	var f bridgeFlags
 	f.bind(e, fs)
 	var fromS, toS string
 	fs.StringVar(&fromS, "from", "", "start of the range, inclusive (RFC3339, e.g. 2026-11-01T00:00:00Z); required")
-	fs.StringVar(&toS, "to", "", "end of the range, exclusive (RFC3339); default now")
+	fs.StringVar(&toS, "to", "", "end of the range, exclusive (RFC3339); default now, resolved on the job's first run and kept: the same command resumes the same job")
 	var from, to time.Time
 	code, ok := parse(e, fs, args, func() error {
 		err := f.validate()
@@ -260,14 +262,17 @@ when run again with the same range and filters; one that finished publishes noth
 		} else if from, perr = time.Parse(time.RFC3339, fromS); perr != nil {
 			errs = append(errs, fmt.Errorf("--from=%q: not an RFC3339 time (e.g. 2026-11-01T00:00:00Z)", fromS))
 		}
-		to = time.Now().UTC().Truncate(time.Second)
 		if toS != "" {
 			if to, perr = time.Parse(time.RFC3339, toS); perr != nil {
 				errs = append(errs, fmt.Errorf("--to=%q: not an RFC3339 time (e.g. 2026-11-02T00:00:00Z)", toS))
 			}
 		}
-		if len(errs) == 0 && !from.Before(to) {
-			errs = append(errs, fmt.Errorf("--from=%s is not before --to=%s", fromS, to.Format(time.RFC3339)))
+		end := to
+		if toS == "" {
+			end = time.Now() // resolved for good when the job first runs
+		}
+		if len(errs) == 0 && !from.Before(end) {
+			errs = append(errs, fmt.Errorf("--from=%s is not before --to=%s", fromS, end.Format(time.RFC3339)))
 		}
 		return joinErrs(errs...)
 	})
@@ -292,8 +297,9 @@ when run again with the same range and filters; one that finished publishes noth
 		return fail(e, ctx, "backfill", err)
 	}
 	c := b.m.Counts()
-	fmt.Fprintf(e.stdout, "backfill %s: %d vehicles, fetched %d, published %d, duplicates skipped %d, dead-lettered %d%s\n",
-		res.Job, res.Vehicles, c.Fetched, c.Published, c.Duplicates, sumCounts(c.DeadLetters), map[bool]string{true: " (already complete)", false: ""}[res.AlreadyComplete])
+	fmt.Fprintf(e.stdout, "backfill %s [%s, %s): %d vehicles, fetched %d, published %d, duplicates skipped %d, left to earlier claims %d, dead-lettered %d%s\n",
+		res.Job, res.From.Format(time.RFC3339), res.To.Format(time.RFC3339), res.Vehicles, c.Fetched, c.Published, c.Duplicates, c.Elsewhere,
+		sumCounts(c.DeadLetters), map[bool]string{true: " (already complete)", false: ""}[res.AlreadyComplete])
 	return exitOK
 }
 

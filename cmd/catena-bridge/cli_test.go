@@ -321,7 +321,7 @@ func (k *kafkaEnv) env(api string, kv ...string) map[string]string {
 	return env
 }
 
-var summaryRE = regexp.MustCompile(`^backfill \S+: (\d+) vehicles, fetched (\d+), published (\d+), duplicates skipped (\d+), dead-lettered (\d+)( \(already complete\))?\n$`)
+var summaryRE = regexp.MustCompile(`^backfill \S+ \[\S+, \S+\): (\d+) vehicles, fetched (\d+), published (\d+), duplicates skipped (\d+), left to earlier claims \d+, dead-lettered (\d+)( \(already complete\))?\n$`)
 
 func TestBackfillAndTail(t *testing.T) {
 	t0 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)

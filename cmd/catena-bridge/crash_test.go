@@ -261,6 +261,40 @@ func TestCrashBackfill(t *testing.T) {
 	e.interop(t, len(valid))
 }
 
+// TestCrashBackfillOpenEnd: a backfill without --to is killed with SIGKILL
+// and run again, twice, then runs to its end, then runs once more: the same
+// command is the same job (its end resolved on the first run and kept), so
+// every record is published once and the last run publishes nothing.
+func TestCrashBackfillOpenEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the crash test runs the bridge as child processes")
+	}
+	e := newCrashEnv(t, crashSim(5, 4))
+	from := crashT0.Add(-200 * time.Minute)
+	valid, malformed := verify.Truth(e.sim, from, crashT0, crashT0)
+	total := int64(len(valid))
+	args := []string{"backfill", "--from", from.Format(time.RFC3339)} // no --to
+	for kill := range 2 {
+		c := e.start(nil, args...)
+		if !c.waitPublished(t, randBetween(total/10, total/4), 3*time.Minute) {
+			t.Fatalf("backfill finished (exit %d) before kill %d; output:\n%s", c.code, kill+1, c.stderr)
+		}
+		c.cmd.Process.Signal(syscall.SIGKILL)
+		c.wait(t, time.Minute)
+	}
+	for run := range 2 {
+		c := e.start(nil, args...)
+		if code := c.wait(t, 5*time.Minute); code != 0 {
+			t.Fatalf("run %d after the kills: exit %d; output:\n%s", run+1, code, c.stderr)
+		}
+		if run == 1 && !strings.Contains(c.stderr.String(), "(already complete)") {
+			t.Errorf("the run after the job finished did not find it complete; output:\n%s", c.stderr)
+		}
+	}
+	events, dlq := e.readTopics()
+	verify.Topic(t, events, dlq, valid, malformed, 6)
+}
+
 // interop has a consumer in another language read the topic: Python with
 // librdkafka (confluent-kafka) and fastavro, decoding through the registry
 // and checking ids, keys and partitions (scripts/interop/consume.py). It runs

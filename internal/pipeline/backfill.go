@@ -2,10 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,50 +13,67 @@ import (
 
 	"github.com/catena-bridge/catena-bridge/internal/catena"
 	"github.com/catena-bridge/catena-bridge/internal/dedup"
+	"github.com/catena-bridge/catena-bridge/internal/ledger"
 	"github.com/catena-bridge/catena-bridge/internal/sink"
 )
 
 // BackfillResult summarises a backfill.
 type BackfillResult struct {
-	Job             string // checkpoint scope of the job
+	Job             string    // checkpoint scope of the job
+	From, To        time.Time // the range, To as resolved on the job's first run
 	Vehicles        int
-	Resumed         int  // vehicles that resumed from a checkpoint
+	Resumed         int  // vehicles that resumed part-way
 	AlreadyComplete bool // the job had finished before; nothing was fetched
+	Restored        int  // records read back from the topics to resume
 }
 
 // Backfill publishes every vehicle's history over [from, to): it lists the
 // vehicles, then walks each one's ≤45-day windows page by page, Concurrency
-// vehicles at a time. Progress is checkpointed with every page, so a
-// backfill that stops — killed, or failing on an API error — resumes where it
-// stopped when run again with the same range and filters, and a backfill that
-// finished publishes nothing when run again.
+// vehicles at a time. A zero to means now, resolved on the job's first run
+// and kept in its claim: the same call resumes the same job.
+//
+// What it publishes is what its claim owns in the topic's ledger: the range
+// less what claims committed before it (earlier backfills, a live tail
+// started before it) cover, for the fleets they select. Progress is
+// checkpointed with every page, so a backfill that stops -- killed, or
+// failing on an API error -- resumes where it stopped when run again with the
+// same range and filters, and a backfill that finished publishes nothing when
+// run again.
 func (p *Pipeline) Backfill(ctx context.Context, from, to time.Time) (BackfillResult, error) {
-	if !from.Before(to) {
+	if !to.IsZero() && !from.Before(to) {
 		return BackfillResult{}, fmt.Errorf("backfill: --from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
-	from, to = from.UTC(), to.UTC()
-	job := BackfillJob(from, to, p.cfg.FleetIDs, p.cfg.FleetRefs)
-	res := BackfillResult{Job: job}
-	prefix := backfillPrefix + job + "/"
-	log := p.log.With("job", job)
+	from = from.UTC()
+	if !to.IsZero() {
+		to = to.UTC()
+	}
+	name := BackfillJob(from, to, p.cfg.FleetIDs, p.cfg.FleetRefs)
+	res := BackfillResult{Job: name}
+	prefix := backfillPrefix + name + "/"
+	log := p.log.With("job", name)
 
-	saved, err := p.cfg.Sink.LoadCheckpoints(ctx, prefix)
+	want := ledger.Claim{Job: "backfill-" + name, FleetIDs: p.cfg.FleetIDs, FleetRefs: p.cfg.FleetRefs, From: from, To: to}
+	j, err := p.openJob(ctx, want, prefix, func(c *ledger.Claim) {
+		if c.To.IsZero() {
+			c.To = p.cfg.Now().UTC().Truncate(time.Second)
+		}
+	})
 	if err != nil {
 		return res, err
 	}
-	if _, ok := saved[prefix+"done"]; ok {
+	claim := j.view.Claim()
+	res.From, res.To = claim.From, claim.To
+	if !claim.From.Before(claim.To) {
+		return res, fmt.Errorf("backfill: --from %s is not before the end resolved for it, %s", from.Format(time.RFC3339), claim.To.Format(time.RFC3339))
+	}
+	log = log.With("from", claim.From, "to", claim.To)
+	if _, ok := j.saved[prefix+"done"]; ok {
 		res.AlreadyComplete = true
-		log.Info("backfill already complete; nothing to do", "from", from, "to", to)
+		log.Info("backfill already complete; nothing to do")
 		return res, nil
 	}
-	meta := backfillMeta{From: from, To: to, FleetIDs: p.cfg.FleetIDs, FleetRefs: p.cfg.FleetRefs, StartedAt: time.Now().UTC()}
-	if b, ok := saved[prefix+"meta"]; ok {
-		if err := decodeCheckpoint(prefix+"meta", b, &meta); err != nil {
-			return res, err
-		}
-	}
 	progress := map[string]vehicleProgress{}
-	for k, b := range saved {
+	for k, b := range j.saved {
 		if v, ok := strings.CutPrefix(k, prefix+"v/"); ok {
 			var vp vehicleProgress
 			if err := decodeCheckpoint(k, b, &vp); err != nil {
@@ -71,54 +88,43 @@ func (p *Pipeline) Backfill(ctx context.Context, from, to time.Time) (BackfillRe
 		return res, fmt.Errorf("list vehicles: %w", err)
 	}
 	res.Vehicles = len(vehicles)
-	windows := catena.Windows(from, to, catena.MaxHistoryWindow)
 
-	// Ids of the pages already committed in a window that is half done: the
-	// API may return a record again on a later page of the same window.
+	// Ids of the windows that are half done: the API may return a record
+	// again on a later page of the same window. They were published since
+	// the window began, so only that much of the topics is read.
 	sets := map[string]*dedup.Set{}
+	var since time.Time
 	for v, vp := range progress {
-		if !vp.Done {
-			res.Resumed++
-			if vp.Cursor != "" && vp.Window < len(windows) {
-				sets[v] = dedup.NewSet(dedupBucket)
+		if vp.Done {
+			continue
+		}
+		res.Resumed++
+		if vp.At.Cursor != "" {
+			sets[v] = newWindowSet()
+			if since.IsZero() || vp.At.Started.Before(since) {
+				since = vp.At.Started
 			}
 		}
 	}
 	if len(sets) > 0 {
-		n := 0
-		restore := func(key dedup.ID, h sink.EventHeaders) {
-			set, ok := sets[h.VehicleID]
-			if !ok {
-				return
-			}
-			w := windows[progress[h.VehicleID].Window]
-			if !h.OccurredAt.Before(w.From) && h.OccurredAt.Before(w.To) {
-				set.Add(key, h.OccurredAt)
-				n++
-			}
-		}
-		since := meta.StartedAt.Add(-time.Minute)
-		err := p.cfg.Sink.ScanEvents(ctx, since, func(h sink.EventHeaders) {
-			if id, ok := dedup.ParseID(h.ID); ok {
-				restore(id, h)
+		kept := 0
+		n, err := p.restoreIDs(ctx, since, func(id dedup.ID, at time.Time, vehicle string) {
+			if set, ok := sets[vehicle]; ok && !at.Before(progress[vehicle].At.From) {
+				set.Add(id, at)
+				kept++
 			}
 		})
-		if err == nil {
-			err = p.cfg.Sink.ScanDeadLetters(ctx, since, func(h sink.EventHeaders) {
-				restore(deadLetterKey(h.ID, h.Value), h)
-			})
-		}
 		if err != nil {
-			return res, fmt.Errorf("rebuild dedup state from the topics: %w", err)
+			return res, err
 		}
-		log.Info("resuming backfill", "vehicles_in_progress", len(sets), "ids_restored", n)
+		res.Restored = n
+		log.Info("resuming backfill", "vehicles_mid_window", len(sets), "records_read", n, "ids_restored", kept, "read_since", since)
 	}
 
-	meta.Vehicles = len(vehicles)
 	var done atomic.Int64
-	todo := make([]string, 0, len(vehicles))
+	todo := make([]catena.Vehicle, 0, len(vehicles))
 	for _, v := range vehicles {
-		if progress[v].Done {
+		if progress[v.ID].Done {
 			done.Add(1)
 			continue
 		}
@@ -126,116 +132,65 @@ func (p *Pipeline) Backfill(ctx context.Context, from, to time.Time) (BackfillRe
 	}
 	p.m.Vehicles.WithLabelValues("total").Set(float64(len(vehicles)))
 	p.m.Vehicles.WithLabelValues("done").Set(float64(done.Load()))
-	log.Info("backfill starting", "from", from, "to", to, "vehicles", len(vehicles), "already_done", done.Load(), "windows_per_vehicle", len(windows), "concurrency", p.cfg.Concurrency)
+	log.Info("backfill starting", "vehicles", len(vehicles), "already_done", done.Load(), "concurrency", p.cfg.Concurrency)
 
 	err = p.withCommitter(ctx, func(ctx context.Context, c *committer) error {
-		// The meta checkpoint goes first, so a resumed job knows when it
-		// started (the rebuild reads events from then on).
-		if err := c.commit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{checkpoint(prefix+"meta", meta)}}); err != nil {
-			return err
-		}
 		stopProgress := p.progress(ctx, "backfill", func() []any {
 			return []any{"vehicles_done", done.Load(), "vehicles", len(vehicles)}
 		})
 		defer stopProgress()
-
-		ctx, cancel := context.WithCancelCause(ctx)
-		defer cancel(nil)
-		work := make(chan string)
-		var wg sync.WaitGroup
-		var firstErr error
-		var errOnce sync.Once
-		for range min(p.cfg.Concurrency, max(1, len(todo))) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for v := range work {
-					vp := progress[v]
-					set := sets[v]
-					if err := p.backfillVehicle(ctx, c, prefix, v, windows, vp, set); err != nil {
-						errOnce.Do(func() { firstErr = err; cancel(err) })
-						return
-					}
-					p.m.Vehicles.WithLabelValues("done").Set(float64(done.Add(1)))
-				}
-			}()
-		}
-	feed:
-		for _, v := range todo {
-			select {
-			case work <- v:
-			case <-ctx.Done():
-				break feed
+		err := forEach(ctx, p.cfg.Concurrency, todo, func(ctx context.Context, v catena.Vehicle) error {
+			w := catena.Window{From: claim.From, To: claim.To}
+			if err := p.backfillVehicle(ctx, c, j.view, prefix, v, w, progress[v.ID].At, sets[v.ID]); err != nil {
+				return err
 			}
-		}
-		close(work)
-		wg.Wait()
-		if firstErr != nil {
-			return firstErr
-		}
-		if err := context.Cause(ctx); err != nil {
+			p.m.Vehicles.WithLabelValues("done").Set(float64(done.Add(1)))
+			return nil
+		})
+		if err != nil {
 			return err
 		}
-		meta.DoneAt = time.Now().UTC()
-		return c.commit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{checkpoint(prefix+"done", meta)}})
+		return c.commit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{
+			checkpoint(prefix+"done", backfillDone{Vehicles: len(vehicles), DoneAt: time.Now().UTC()})}})
 	})
 	if err != nil {
 		return res, err
 	}
-	c := p.m.Counts()
-	log.Info("backfill complete", "vehicles", len(vehicles), "published", c.Published, "duplicates", c.Duplicates, "dead_letters", c.DeadLetters)
+	cnt := p.m.Counts()
+	log.Info("backfill complete", "vehicles", len(vehicles), "published", cnt.Published, "duplicates", cnt.Duplicates,
+		"claimed_elsewhere", cnt.Elsewhere, "dead_letters", sum(cnt.DeadLetters))
 	return res, nil
 }
 
-// dedupBucket is the width of the dedup set's time buckets.
+// dedupBucket is the width of the live tail's dedup set's time buckets.
 const dedupBucket = 10 * time.Minute
 
-// backfillVehicle walks one vehicle's windows from vp, committing each page
-// with the checkpoint that moves past it.
-func (p *Pipeline) backfillVehicle(ctx context.Context, c *committer, prefix, vehicle string, windows []catena.Window, vp vehicleProgress, set *dedup.Set) error {
-	key := prefix + "v/" + vehicle
-	cursor := vp.Cursor
-	for wi := vp.Window; wi < len(windows); wi++ {
-		if set == nil || cursor == "" {
-			set = dedup.NewSet(dedupBucket)
-		}
-		pager := p.cfg.Client.History(vehicle, windows[wi], p.query(), cursor)
-		restarted := false
-		for {
-			pg, err := nextPage(ctx, p, pager)
-			if err != nil && !restarted && cursorRefused(err, pager.Cursor()) {
-				// The contract says nothing of a cursor's lifetime; one saved
-				// before a long stop may be refused. The window starts over:
-				// its ids already published are in set, so only what is new
-				// goes out.
-				p.log.Warn("API refused a saved cursor; reading the window again from its first page", "vehicle", vehicle, "window", windows[wi], "err", err)
-				pager, restarted = p.cfg.Client.History(vehicle, windows[wi], p.query(), ""), true
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("vehicle %s window %s..%s: %w", vehicle, windows[wi].From.Format(time.RFC3339), windows[wi].To.Format(time.RFC3339), err)
-			}
-			if pg == nil {
-				break
-			}
-			out := p.stages.run(pg.Items, p.cfg.Now().UTC(), setMarker{set})
-			next := vehicleProgress{Window: wi, Cursor: pg.NextPage}
-			if pg.NextPage == "" {
-				next = vehicleProgress{Window: wi + 1, Done: wi+1 == len(windows)}
-			}
-			out.batch.Checkpoints = append(out.batch.Checkpoints, checkpoint(key, next))
-			if err := c.commit(commitCtx(ctx), &out.batch); err != nil {
-				return err
-			}
-			p.account("backfill", out)
-			if ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
-		}
-		cursor = ""
-		set = nil
+// newWindowSet returns the dedup set of one window of a vehicle's history:
+// one or two buckets, however long the window.
+func newWindowSet() *dedup.Set { return dedup.NewSet(catena.MaxHistoryWindow) }
+
+// backfillVehicle walks one vehicle's history over what the job owns of w,
+// from pos, committing each page with the checkpoint that moves past it.
+// set holds the ids the window at pos published before a restart (nil when
+// it starts afresh).
+func (p *Pipeline) backfillVehicle(ctx context.Context, c *committer, view *ledger.View, prefix string, v catena.Vehicle, w catena.Window, pos walkPos, set *dedup.Set) error {
+	key := prefix + "v/" + v.ID
+	if set == nil {
+		set = newWindowSet()
 	}
-	return nil
+	spans := fetchSpans(view, deref(v.FleetID), w)
+	return p.walk(ctx, v.ID, spans, pos, true, func(items []json.RawMessage, next walkPos, done bool) error {
+		out := p.stages.run(items, p.cfg.Now().UTC(), setMarker{set}, view)
+		out.batch.Checkpoints = append(out.batch.Checkpoints, checkpoint(key, vehicleProgress{At: next, Done: done}))
+		if err := c.commit(commitCtx(ctx), &out.batch); err != nil {
+			return &sinkError{fmt.Errorf("commit backfill page of vehicle %s: %w", v.ID, err)}
+		}
+		p.account("backfill", out)
+		if next.Cursor == "" {
+			set = newWindowSet() // the next window's records are all new to it
+		}
+		return nil
+	})
 }
 
 // setMarker marks ids in a set owned by one goroutine.
@@ -248,12 +203,13 @@ func (p *Pipeline) account(mode string, out *page) {
 	p.m.Pages.WithLabelValues(mode).Inc()
 	p.m.Fetched.WithLabelValues(mode).Add(float64(out.fetched))
 	p.m.Duplicates.Add(float64(out.dups))
+	p.m.Elsewhere.Add(float64(out.elsewhere))
 }
 
-// listVehicles returns the ids of every vehicle matching the fleet filters.
-func (p *Pipeline) listVehicles(ctx context.Context) ([]string, error) {
+// listVehicles returns every vehicle matching the fleet filters, once each.
+func (p *Pipeline) listVehicles(ctx context.Context) ([]catena.Vehicle, error) {
 	pager := p.cfg.Client.Vehicles(catena.VehicleQuery{FleetIDs: p.cfg.FleetIDs, FleetRefs: p.cfg.FleetRefs, Size: p.cfg.PageSize}, "")
-	var ids []string
+	var out []catena.Vehicle
 	seen := map[string]bool{}
 	for {
 		pg, err := nextPage(ctx, p, pager)
@@ -261,12 +217,12 @@ func (p *Pipeline) listVehicles(ctx context.Context) ([]string, error) {
 			return nil, err
 		}
 		if pg == nil {
-			return ids, nil
+			return out, nil
 		}
 		for _, v := range pg.Items {
 			if !seen[v.ID] {
 				seen[v.ID] = true
-				ids = append(ids, v.ID)
+				out = append(out, catena.Vehicle{ID: v.ID, FleetID: v.FleetID})
 			}
 		}
 	}
@@ -335,11 +291,4 @@ func nextPage[T any](ctx context.Context, p *Pipeline, pager *catena.Pager[T]) (
 			return nil, err
 		}
 	}
-}
-
-// cursorRefused tells an API error that rejects the cursor of a request
-// (400 or 422 to a page requested with a cursor) from other failures.
-func cursorRefused(err error, cursor string) bool {
-	var ae *catena.APIError
-	return cursor != "" && errors.As(err, &ae) && (ae.Status == 400 || ae.Status == 422)
 }

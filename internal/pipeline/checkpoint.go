@@ -12,25 +12,33 @@ import (
 	"github.com/catena-bridge/catena-bridge/internal/sink"
 )
 
-// Checkpoint keys in the compacted <topic>.checkpoints topic. Every key starts
-// with the mode and a scope derived from what is being fetched, so a backfill
-// of another range, or a live tail of other fleets, keeps its own progress.
+// Checkpoint keys in the compacted <topic>.checkpoints topic. A job's keys
+// start with the mode and a scope derived from what it fetches, so a backfill
+// of another range, or a live tail of other fleets, keeps its own progress;
+// the claims of every job share one prefix, the topic's coverage ledger.
 //
-//	backfill/<job>/meta          backfillMeta: the job's range, filters, start time
-//	backfill/<job>/v/<vehicle>   vehicleProgress: next window and cursor, or done
-//	backfill/<job>/done          backfillMeta: the job finished
+//	ledger/claim/<mode>-<job>    ledger.Claim: what the job publishes, written once
+//	backfill/<job>/v/<vehicle>   vehicleProgress: where the vehicle's walk stands, or done
+//	backfill/<job>/done          backfillDone: the job finished
 //	run/<scope>/v/<vehicle>      vehicleState: the vehicle's last published and newest seen records
 //	run/<scope>/sweep            sweepMark: when the last sweep finished
 const (
+	claimPrefix    = "ledger/claim/"
 	backfillPrefix = "backfill/"
 	runPrefix      = "run/"
 )
 
 // BackfillJob names a backfill: a short hash of its range and fleet filters,
-// stable across runs. Its checkpoints are kept under it, and the bridge's
-// default transactional id includes it.
+// stable across runs. A zero to is a range up to "now", resolved when the job
+// first runs and kept in its claim, so the same command resumes the same job.
+// Its checkpoints are kept under it, and the bridge's default transactional
+// id includes it.
 func BackfillJob(from, to time.Time, fleetIDs, fleetRefs []string) string {
-	return scopeID("backfill", from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano), filterKey(fleetIDs, fleetRefs))
+	end := "now"
+	if !to.IsZero() {
+		end = to.UTC().Format(time.RFC3339Nano)
+	}
+	return scopeID("backfill", from.UTC().Format(time.RFC3339Nano), end, filterKey(fleetIDs, fleetRefs))
 }
 
 // LiveScope names a live tail by its fleet filters, like BackfillJob.
@@ -56,23 +64,16 @@ func filterKey(fleetIDs, fleetRefs []string) string {
 	return "ids=" + strings.Join(ids, ",") + ";refs=" + strings.Join(refs, ",")
 }
 
-type backfillMeta struct {
-	From      time.Time `json:"from"`
-	To        time.Time `json:"to"`
-	FleetIDs  []string  `json:"fleet_ids,omitempty"`
-	FleetRefs []string  `json:"fleet_refs,omitempty"`
-	StartedAt time.Time `json:"started_at"`
-	Vehicles  int       `json:"vehicles,omitempty"`
-	DoneAt    time.Time `json:"done_at,omitzero"`
+// backfillDone marks a finished backfill.
+type backfillDone struct {
+	Vehicles int       `json:"vehicles"`
+	DoneAt   time.Time `json:"done_at"`
 }
 
-// vehicleProgress is where a vehicle's backfill resumes: window Window of the
-// job's windows, at Cursor ("" = the window's first page). Done means every
-// window was committed.
+// vehicleProgress is where a vehicle's backfill resumes, or Done.
 type vehicleProgress struct {
-	Window int    `json:"window"`
-	Cursor string `json:"cursor,omitempty"`
-	Done   bool   `json:"done,omitempty"`
+	At   walkPos `json:"at"`
+	Done bool    `json:"done,omitempty"`
 }
 
 type sweepMark struct {

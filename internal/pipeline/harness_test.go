@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,6 +50,7 @@ type harness struct {
 	sink     *sink.Sink
 	pipe     *pipeline.Pipeline
 	metrics  *pipeline.Metrics
+	logs     *logBuffer
 
 	now             catenasim.Clock                                                    // the simulator's and the bridge's clock: h.clock unless the test gave one
 	apiDown         atomic.Bool                                                        // the API answers 503 to everything while set
@@ -167,9 +169,6 @@ func newHarness(t testing.TB, simCfg catenasim.Config, start time.Time, tune fun
 	h.registry = srfake.New()
 	t.Cleanup(h.registry.Close)
 	h.sinkCfg = sink.Config{Brokers: h.brokers, Topic: h.topic, Partitions: 6, TransactionTimeout: 20 * time.Second}
-	if _, bench := t.(*testing.B); bench {
-		h.sinkCfg.Logger = slog.New(slog.DiscardHandler) // keep make bench's output to the results
-	}
 	h.start(tune)
 	return h
 }
@@ -177,6 +176,23 @@ func newHarness(t testing.TB, simCfg catenasim.Config, start time.Time, tune fun
 // start wires a new bridge process (client, sink, pipeline) against the same
 // API, topic and registry: calling it again is a restart.
 func (h *harness) start(tune func(*pipeline.Config)) {
+	p := h.process("", tune)
+	h.client, h.sink, h.pipe, h.metrics, h.logs = p.client, p.sink, p.pipe, p.metrics, p.logs
+}
+
+// process is one bridge process of a harness.
+type process struct {
+	client  *catena.Client
+	sink    *sink.Sink
+	pipe    *pipeline.Pipeline
+	metrics *pipeline.Metrics
+	logs    *logBuffer // what the process logged
+}
+
+// process wires a bridge process with its own transactional id (""
+// keeps the harness's): processes with different ids run side by side, as
+// a backfill and a live tail do.
+func (h *harness) process(txnID string, tune func(*pipeline.Config)) *process {
 	t := h.t
 	ctx := context.Background()
 	client, err := catena.New(catena.Config{
@@ -187,7 +203,23 @@ func (h *harness) start(tune func(*pipeline.Config)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := sink.New(ctx, h.sinkCfg)
+	logs := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if _, bench := t.(*testing.B); bench {
+		log = slog.New(slog.DiscardHandler) // keep make bench's output to the results
+	} else {
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("log of process %q:\n%s", txnID, logs)
+			}
+		})
+	}
+	scfg := h.sinkCfg
+	scfg.Logger = log
+	if txnID != "" {
+		scfg.TransactionalID = txnID
+	}
+	s, err := sink.New(ctx, scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,10 +243,10 @@ func (h *harness) start(tune func(*pipeline.Config)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.metrics = pipeline.NewMetrics(nil)
+	m := pipeline.NewMetrics(nil)
 	cfg := pipeline.Config{
 		Client: client, Sink: s, Encoder: avro.NewEncoder(codec, avro.ConfluentFraming(id)), Enricher: enr,
-		Metrics: h.metrics, Now: h.now.Now, PageSize: 100, Concurrency: 4,
+		Metrics: m, Logger: log, Now: h.now.Now, PageSize: 100, Concurrency: 4,
 	}
 	if tune != nil {
 		tune(&cfg)
@@ -223,7 +255,25 @@ func (h *harness) start(tune func(*pipeline.Config)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.client, h.sink, h.pipe = client, s, p
+	return &process{client: client, sink: s, pipe: p, metrics: m, logs: logs}
+}
+
+// logBuffer collects a process's log lines; safe for concurrent use.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // readBack reads the events and dead-letter topics as a read_committed

@@ -16,6 +16,8 @@ type Metrics struct {
 	Fetched      *prometheus.CounterVec   // records read from the API, by mode
 	Published    prometheus.Counter       // events committed to the topic
 	Duplicates   prometheus.Counter       // records skipped as already published
+	Elsewhere    prometheus.Counter       // records left to the job whose earlier claim owns them
+	Restored     prometheus.Counter       // records read back from the topics to rebuild dedup state
 	DeadLetters  *prometheus.CounterVec   // records committed to the DLQ, by reason code
 	Pages        *prometheus.CounterVec   // API pages processed, by mode
 	Transactions prometheus.Counter       // Kafka transactions committed
@@ -43,6 +45,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Fetched:      prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "records_fetched_total", Help: "Records read from the Catena API."}, []string{"mode"}),
 		Published:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "events_published_total", Help: "Events committed to the events topic."}),
 		Duplicates:   prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_duplicate_total", Help: "Records skipped because their id was already published."}),
+		Elsewhere:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_claimed_elsewhere_total", Help: "Records skipped because an earlier claim in the topic's ledger owns them (another job publishes them)."}),
+		Restored:     prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "restore_records_read_total", Help: "Records read back from the events and dead-letter topics to rebuild dedup state on start."}),
 		DeadLetters:  prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "records_dead_lettered_total", Help: "Records committed to the dead-letter topic, by reason."}, []string{"reason"}),
 		Pages:        prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "pages_total", Help: "API pages processed."}, []string{"mode"}),
 		Transactions: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "transactions_committed_total", Help: "Kafka transactions committed."}),
@@ -58,7 +62,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		APILatency:   prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "api_request_duration_seconds", Help: "Catena API attempt latency.", Buckets: prometheus.DefBuckets}, []string{"endpoint"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Fetched, m.Published, m.Duplicates, m.DeadLetters, m.Pages, m.Transactions,
+		reg.MustRegister(m.Fetched, m.Published, m.Duplicates, m.Elsewhere, m.Restored, m.DeadLetters, m.Pages, m.Transactions,
 			m.CommitTime, m.EventLag, m.PollErrors, m.Sweeps, m.Vehicles, m.DedupIDs, m.Tracked, m.APIRequests, m.APIRetries, m.APILatency)
 	}
 	return m
@@ -104,6 +108,7 @@ type Counts struct {
 	Fetched     int64
 	Published   int64
 	Duplicates  int64
+	Elsewhere   int64 // left to an earlier claim
 	DeadLetters map[string]int64
 	Pages       int64
 }
@@ -114,6 +119,7 @@ func (m *Metrics) Counts() Counts {
 		Fetched:     sumVec(m.Fetched),
 		Published:   int64(read(m.Published)),
 		Duplicates:  int64(read(m.Duplicates)),
+		Elsewhere:   int64(read(m.Elsewhere)),
 		Pages:       sumVec(m.Pages),
 		DeadLetters: map[string]int64{},
 	}

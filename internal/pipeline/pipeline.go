@@ -55,6 +55,12 @@ type Config struct {
 	// failed after the client's own retries because the API is unavailable;
 	// waits double up to a minute, up to OutageMax. Default 5s.
 	OutageRetryInterval time.Duration
+	// ClockSkew is how far apart the clocks of the hosts that run the
+	// bridge may be, default 1m. Record timestamps are the producing
+	// process's clock, so a restart on another host reads the topics back
+	// from this much before the instant it needs.
+	ClockSkew time.Duration
+
 	// OutageMax is how long a backfill waits out an unavailable API for one
 	// page before it fails (with its progress saved), default 30m.
 	OutageMax time.Duration
@@ -92,6 +98,7 @@ func New(cfg Config) (*Pipeline, error) {
 	setDefault(&cfg.ProgressEvery, 10*time.Second)
 	setDefault(&cfg.OutageRetryInterval, 5*time.Second)
 	setDefault(&cfg.OutageMax, 30*time.Minute)
+	setDefault(&cfg.ClockSkew, time.Minute)
 	if cfg.Lookback > catena.MaxHistoryWindow {
 		return nil, fmt.Errorf("pipeline: lookback %v exceeds the API's %v history window", cfg.Lookback, catena.MaxHistoryWindow)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/catena-bridge/catena-bridge/internal/avro"
 	"github.com/catena-bridge/catena-bridge/internal/dedup"
 	"github.com/catena-bridge/catena-bridge/internal/geo"
+	"github.com/catena-bridge/catena-bridge/internal/ledger"
 	"github.com/catena-bridge/catena-bridge/internal/record"
 	"github.com/catena-bridge/catena-bridge/internal/sink"
 )
@@ -22,7 +23,7 @@ type marker interface {
 	mark(id dedup.ID, at time.Time, vehicle string) bool
 }
 
-// published is one event committed by a batch, as the live tail needs it to
+// published is one record a batch handles, as the live tail needs it to
 // advance each vehicle's last published point.
 type published struct {
 	vehicleID string
@@ -33,10 +34,14 @@ type published struct {
 	// occurred_at nor created_at; it says nothing of where the vehicle's
 	// track is.
 	synthetic bool
+	// elsewhere: the record belongs to an earlier claim on the topic, whose
+	// job publishes it; this one only moves past it.
+	elsewhere bool
 }
 
-// stages holds the per-record stages: decode, validate, dedup, enrich, encode.
-// It is safe for concurrent use; callers serialise access to the marker.
+// stages holds the per-record stages: decode, validate, own, dedup, enrich,
+// encode. It is safe for concurrent use; callers serialise access to the
+// marker.
 type stages struct {
 	enc *avro.Encoder
 	enr *geo.Enricher
@@ -48,61 +53,113 @@ type page struct {
 	published []published
 	fetched   int
 	dups      int
+	elsewhere int // records an earlier claim owns
+
+	// arena holds every event's key and value: a slice per event would be
+	// two allocations per record. Sized for typical events (about 900
+	// bytes); when it grows, earlier events keep the old array.
+	arena []byte
+}
+
+// decoded is one API item decoded once, for callers that look at records
+// before they pass the stages (the live snapshot).
+type decoded struct {
+	raw json.RawMessage
+	loc record.Location
+	err error // decode or validation error
+}
+
+// decodeAll decodes and validates items.
+func decodeAll(items []json.RawMessage) []decoded {
+	out := make([]decoded, len(items))
+	for i, raw := range items {
+		d := &out[i]
+		d.raw = raw
+		d.err = record.Decode(raw, &d.loc)
+		if d.err == nil {
+			d.err = d.loc.Validate()
+		}
+	}
+	return out
 }
 
 // run passes raw items through the stages. mark is called for every record
 // that could be published (and every dead letter, so a bad record that the
-// API returns again is not dead-lettered twice).
-func (s *stages) run(items []json.RawMessage, ingestedAt time.Time, mk marker) *page {
-	p := &page{fetched: len(items), published: make([]published, 0, len(items))}
-	p.batch.Events = make([]sink.Event, 0, len(items))
+// API returns again is not dead-lettered twice). own decides, per record,
+// whether this job publishes it or leaves it to an earlier claim.
+func (s *stages) run(items []json.RawMessage, ingestedAt time.Time, mk marker, own *ledger.View) *page {
+	p := s.newPage(len(items))
 	var loc record.Location
-	// One buffer holds every event's key and value: a slice per event would
-	// be two allocations per record. Sized for typical events (about 900
-	// bytes); when it grows, earlier events keep the old array.
-	arena := make([]byte, 0, len(items)*1024)
 	for _, raw := range items {
 		loc = record.Location{}
 		err := record.Decode(raw, &loc)
 		if err == nil {
 			err = loc.Validate()
 		}
-		if err != nil {
-			s.deadLetter(p, raw, &loc, err, ingestedAt, mk)
-			continue
-		}
-		id, _ := dedup.ParseID(loc.ID) // Validate checked it
-		at := eventTime(&loc)
-		if !mk.mark(id, at, deref(loc.VehicleID)) {
-			p.dups++
-			continue
-		}
-		s.enr.Enrich(&loc)
-		keyStart := len(arena)
-		arena = append(arena, loc.FleetID...)
-		start := len(arena)
-		arena, err = s.enc.Append(arena, &loc, ingestedAt)
-		if err != nil {
-			arena = arena[:keyStart]
-			s.deadLetter(p, raw, &loc, fmt.Errorf("encode avro: %w", err), ingestedAt, markAlways{})
-			continue
-		}
-		ev := sink.Event{
-			Key:    arena[keyStart:start:start],
-			Value:  arena[start:len(arena):len(arena)],
-			ID:     loc.ID,
-			Source: loc.SourceName,
-		}
-		if loc.OccurredAt != nil {
-			ev.OccurredAt = *loc.OccurredAt
-		}
-		if loc.VehicleID != nil {
-			ev.VehicleID = *loc.VehicleID
-			p.published = append(p.published, published{vehicleID: ev.VehicleID, id: id, at: at})
-		}
-		p.batch.Events = append(p.batch.Events, ev)
+		s.one(p, raw, &loc, err, ingestedAt, mk, own)
 	}
 	return p
+}
+
+// runDecoded is run over items decodeAll decoded.
+func (s *stages) runDecoded(items []decoded, ingestedAt time.Time, mk marker, own *ledger.View) *page {
+	p := s.newPage(len(items))
+	for i := range items {
+		s.one(p, items[i].raw, &items[i].loc, items[i].err, ingestedAt, mk, own)
+	}
+	return p
+}
+
+func (s *stages) newPage(n int) *page {
+	p := &page{fetched: n, published: make([]published, 0, n), arena: make([]byte, 0, n*1024)}
+	p.batch.Events = make([]sink.Event, 0, n)
+	return p
+}
+
+// one passes one decoded record (err: why it is invalid) through the rest of
+// the stages.
+func (s *stages) one(p *page, raw json.RawMessage, loc *record.Location, err error, ingestedAt time.Time, mk marker, own *ledger.View) {
+	if err != nil {
+		s.deadLetter(p, raw, loc, err, ingestedAt, mk, own)
+		return
+	}
+	id, _ := dedup.ParseID(loc.ID) // Validate checked it
+	at := eventTime(loc)
+	if own != nil && !own.Owns(loc.FleetID, deref(loc.FleetRef), at) {
+		p.elsewhere++
+		if loc.VehicleID != nil {
+			p.published = append(p.published, published{vehicleID: *loc.VehicleID, id: id, at: at, elsewhere: true})
+		}
+		return
+	}
+	if !mk.mark(id, at, deref(loc.VehicleID)) {
+		p.dups++
+		return
+	}
+	s.enr.Enrich(loc)
+	keyStart := len(p.arena)
+	p.arena = append(p.arena, loc.FleetID...)
+	start := len(p.arena)
+	p.arena, err = s.enc.Append(p.arena, loc, ingestedAt)
+	if err != nil {
+		p.arena = p.arena[:keyStart]
+		s.deadLetter(p, raw, loc, fmt.Errorf("encode avro: %w", err), ingestedAt, markAlways{}, nil)
+		return
+	}
+	ev := sink.Event{
+		Key:    p.arena[keyStart:start:start],
+		Value:  p.arena[start:len(p.arena):len(p.arena)],
+		ID:     loc.ID,
+		Source: loc.SourceName,
+	}
+	if loc.OccurredAt != nil {
+		ev.OccurredAt = *loc.OccurredAt
+	}
+	if loc.VehicleID != nil {
+		ev.VehicleID = *loc.VehicleID
+		p.published = append(p.published, published{vehicleID: ev.VehicleID, id: id, at: at})
+	}
+	p.batch.Events = append(p.batch.Events, ev)
 }
 
 // markAlways admits every record: an encode failure of an id already marked
@@ -118,12 +175,16 @@ func deref(s *string) string {
 	return *s
 }
 
-func (s *stages) deadLetter(p *page, raw json.RawMessage, loc *record.Location, err error, ingestedAt time.Time, mk marker) {
+func (s *stages) deadLetter(p *page, raw json.RawMessage, loc *record.Location, err error, ingestedAt time.Time, mk marker, own *ledger.View) {
 	key := deadLetterKey(loc.ID, raw)
 	at := eventTime(loc)
 	synthetic := at.IsZero()
 	if synthetic {
 		at = ingestedAt
+	} else if own != nil && !own.Owns(loc.FleetID, deref(loc.FleetRef), at) {
+		// The job that owns its instant dead-letters it.
+		p.elsewhere++
+		return
 	}
 	if !mk.mark(key, at, deref(loc.VehicleID)) {
 		p.dups++

@@ -1,0 +1,256 @@
+package pipeline
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/catena-bridge/catena-bridge/internal/catena"
+	"github.com/catena-bridge/catena-bridge/internal/dedup"
+	"github.com/catena-bridge/catena-bridge/internal/sink"
+)
+
+// liveState is what the live tail remembers between polls: the ids it
+// published that the API can still return, and per vehicle what it
+// published and saw last. The poll loop and the sweep share it.
+type liveState struct {
+	mu        sync.Mutex
+	set       *dedup.Set
+	vehicles  map[string]*vehicleState
+	lastSweep time.Time // when the last complete sweep started, or the first start began (the bridge's clock); zero before
+}
+
+// vehicleState is a vehicle's part of the live tail's state; it is the
+// vehicle's checkpoint too.
+type vehicleState struct {
+	// At is the occurred_at of the newest record handled for the vehicle,
+	// published or dead-lettered, and IDs the ids handled at At (usually
+	// one): a gap is fetched from At, inclusive, so these come back. A bad
+	// record moves At too, or a vehicle sending only bad records would have
+	// its whole growing history fetched, and dead-lettered again, each poll.
+	At  time.Time `json:"at,omitzero"`
+	IDs []string  `json:"ids,omitempty"`
+	// Newest is the id of the newest record seen for the vehicle, published
+	// or dead-lettered, at NewestAt: the snapshot returns it with every poll
+	// however old it is, long after the id set has evicted it.
+	Newest   string    `json:"newest,omitempty"`
+	NewestAt time.Time `json:"newest_at,omitzero"`
+	// Gap is a gap fill under way: a restart resumes it at its cursor. The
+	// pages it committed may have moved At past records it has not read
+	// yet (the API states no order for history), so At alone cannot say
+	// where it stopped.
+	Gap *gapProgress `json:"gap,omitempty"`
+
+	ids    []dedup.ID // IDs, parsed
+	newest dedup.ID   // Newest, parsed
+	known  bool       // Newest is set
+
+	// gapIDs holds what the gap's current window published, for as long
+	// as the gap is under way: the shared set evicts by age, and a gap is
+	// old history, so a page that fails and a window read again (the
+	// API refused the saved cursor) would otherwise publish it twice.
+	gapIDs *dedup.Set
+}
+
+// gapProgress is a gap fill under way: its walk over [From, To) of the
+// vehicle's history stands at At.
+type gapProgress struct {
+	At walkPos   `json:"at"`
+	To time.Time `json:"to"`
+}
+
+// gapStep is what a gap page moves: the vehicle's gap progress after the
+// page, nil when the gap is complete.
+type gapStep struct {
+	vehicle string
+	next    *gapProgress
+}
+
+// maxIDsAt bounds vehicleState.IDs: more records of one vehicle at one
+// instant than this is not a GPS track.
+const maxIDsAt = 16
+
+func (v *vehicleState) parse() {
+	v.ids = v.ids[:0]
+	for _, s := range v.IDs {
+		if id, ok := dedup.ParseID(s); ok {
+			v.ids = append(v.ids, id)
+		}
+	}
+	v.newest, v.known = dedup.ParseID(v.Newest)
+}
+
+// mark admits a record the live tail has not published (or dead-lettered).
+// The id set holds the ids of the sweep's window; older records come back
+// only as a vehicle's newest record (the snapshot) or in a gap (fetched from
+// the last published point), which the vehicle's state answers for.
+func (s *liveState) mark(id dedup.ID, at time.Time, vehicle string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.vehicles[vehicle]
+	if vehicle == "" || v == nil {
+		return s.set.Add(id, at)
+	}
+	seen := v.known && v.newest == id || slices.Contains(v.ids, id) ||
+		v.gapIDs != nil && v.gapIDs.Contains(id, at)
+	if !seen {
+		seen = !s.set.Add(id, at)
+	}
+	if v.gapIDs != nil {
+		// Whatever the vehicle's gap meets is known to it, the records
+		// at its start (published before it, known by the vehicle's
+		// state until the gap moves that on) included.
+		v.gapIDs.Add(id, at)
+	}
+	return !seen
+}
+
+// gapSet returns the vehicle's gap ids, creating the vehicle's state and
+// the set when missing.
+func (s *liveState) gapSet(vehicle string) *dedup.Set {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.vehicles[vehicle]
+	if v == nil {
+		v = &vehicleState{}
+		s.vehicles[vehicle] = v
+	}
+	if v.gapIDs == nil {
+		v.gapIDs = newWindowSet()
+	}
+	return v.gapIDs
+}
+
+// advance records what a page publishes and dead-letters, and returns the
+// checkpoints of the vehicles whose state moved. It does not depend on the
+// order of the API's records.
+func (s *liveState) advance(prefix string, pub []published, gap *gapStep) []sink.Checkpoint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var changed []string
+	if gap != nil {
+		v := s.vehicles[gap.vehicle]
+		if v == nil {
+			v = &vehicleState{}
+			s.vehicles[gap.vehicle] = v
+		}
+		if gap.next == nil || gap.next.At.Cursor == "" {
+			// The gap, or its window, is done: the next window's
+			// records are all new to it.
+			v.gapIDs = nil
+		}
+		v.Gap = gap.next
+		changed = append(changed, gap.vehicle)
+	}
+	for _, p := range pub {
+		v := s.vehicles[p.vehicleID]
+		if v == nil {
+			v = &vehicleState{}
+			s.vehicles[p.vehicleID] = v
+		}
+		moved := false
+		if !p.synthetic {
+			switch {
+			case p.at.After(v.At):
+				v.At, v.IDs, v.ids = p.at, []string{p.id.String()}, append(v.ids[:0], p.id)
+				moved = true
+			case p.at.Equal(v.At) && len(v.ids) < maxIDsAt && !slices.Contains(v.ids, p.id):
+				v.IDs, v.ids = append(v.IDs, p.id.String()), append(v.ids, p.id)
+				moved = true
+			}
+		}
+		if !v.known || !p.at.Before(v.NewestAt) {
+			v.Newest, v.NewestAt, v.newest, v.known = p.id.String(), p.at, p.id, true
+			moved = true
+		}
+		if moved && !slices.Contains(changed, p.vehicleID) {
+			changed = append(changed, p.vehicleID)
+		}
+	}
+	cps := make([]sink.Checkpoint, 0, len(changed))
+	for _, id := range changed {
+		cps = append(cps, checkpoint(prefix+"v/"+id, s.vehicles[id]))
+	}
+	return cps
+}
+
+// lastHandled returns the occurred_at of the vehicle's newest record
+// published or dead-lettered (zero if none), and its gap fill under way.
+func (s *liveState) lastHandled(vehicle string) (time.Time, *gapProgress) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v := s.vehicles[vehicle]; v != nil {
+		return v.At, v.Gap
+	}
+	return time.Time{}, nil
+}
+
+// pendingGaps returns the vehicles with a gap fill under way.
+func (s *liveState) pendingGaps() map[string]gapProgress {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]gapProgress{}
+	for id, v := range s.vehicles {
+		if v.Gap != nil {
+			out[id] = *v.Gap
+		}
+	}
+	return out
+}
+
+// sweepFrom is where a sweep starting at now begins: Lookback before the
+// previous sweep started, so consecutive sweeps leave no hole even when one
+// was late (a restart, a slow sweep), and never more than the API's history
+// window before now.
+func (s *liveState) sweepFrom(now time.Time, lookback time.Duration) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from := now.Add(-lookback)
+	if !s.lastSweep.IsZero() && s.lastSweep.Before(now) {
+		from = s.lastSweep.Add(-lookback)
+	}
+	return later(from, now.Add(-catena.MaxHistoryWindow))
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// swept records a complete sweep that started at at.
+func (s *liveState) swept(at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastSweep = at
+}
+
+// evict forgets the ids older than horizon and reports the state's size.
+func (s *liveState) evict(horizon time.Time, m *Metrics) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.set.EvictBefore(horizon)
+	m.DedupIDs.Set(float64(s.set.Len()))
+	m.Tracked.Set(float64(len(s.vehicles)))
+}
+
+// active returns the vehicles with a record at or after since.
+func (s *liveState) active(since time.Time) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for id, v := range s.vehicles {
+		if !v.At.Before(since) || !v.NewestAt.Before(since) {
+			out = append(out, id)
+		}
+	}
+	return out
+}

@@ -1,0 +1,221 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/catena-bridge/catena-bridge/internal/catena"
+	"github.com/catena-bridge/catena-bridge/internal/record"
+	"github.com/catena-bridge/catena-bridge/internal/sink"
+)
+
+// The live tail's fetchers: the snapshot poll, gap fills and sweeps. Each
+// passes its pages through stage, which commits them with the checkpoints of
+// the vehicles they move.
+
+// stage runs decoded records through the stages and commits them.
+func (l *live) stage(ctx context.Context, mode string, items []decoded, ingestedAt time.Time, gap *gapStep) (*page, error) {
+	l.inflight.RLock()
+	out := l.p.stages.runDecoded(items, ingestedAt, l.st, l.view)
+	req, err := l.submit(ctx, out, gap)
+	l.inflight.RUnlock()
+	if err == nil && req != nil {
+		err = l.c.wait(req)
+	}
+	if err != nil {
+		return nil, &sinkError{fmt.Errorf("commit %s page: %w", mode, err)}
+	}
+	l.p.account(mode, out)
+	return out, nil
+}
+
+// submit adds the checkpoints of the vehicles a page moves and hands the page
+// to the committer; nil when there is nothing to commit.
+func (l *live) submit(ctx context.Context, out *page, gap *gapStep) (*commitReq, error) {
+	l.order.Lock()
+	defer l.order.Unlock()
+	out.batch.Checkpoints = append(out.batch.Checkpoints, l.st.advance(l.prefix, out.published, gap)...)
+	if size(&out.batch) == 0 {
+		return nil, nil
+	}
+	return l.c.submit(commitCtx(ctx), &out.batch)
+}
+
+// poll reads the latest snapshot once, all pages (one record per vehicle),
+// decodes it, then publishes it. With sweepFirst (the scope's first start)
+// it first sweeps the vehicles the snapshot shows active, so their recent
+// history is published before their newest point.
+func (l *live) poll(ctx context.Context, sweepFirst bool) error {
+	p := l.p
+	pager := p.cfg.Client.Locations(p.snapshotQuery(), "")
+	var pages [][]decoded
+	for {
+		pg, err := pager.Next(ctx)
+		if err != nil {
+			return fmt.Errorf("poll latest snapshot: %w", err)
+		}
+		if pg == nil {
+			break
+		}
+		pages = append(pages, decodeAll(pg.Items))
+	}
+	now := p.cfg.Now().UTC()
+	if sweepFirst {
+		var active []string
+		since := now.Add(-p.cfg.Lookback)
+		for _, items := range pages {
+			for i := range items {
+				if d := &items[i]; validVehicle(d.loc.VehicleID) && !eventTime(&d.loc).Before(since) {
+					active = append(active, *d.loc.VehicleID)
+				}
+			}
+		}
+		if err := l.sweep(ctx, active); err != nil {
+			return err
+		}
+	}
+	for _, items := range pages {
+		if ctx.Err() != nil {
+			return ctx.Err() // stopping: pages not yet processed are fetched again next time
+		}
+		if !sweepFirst {
+			if err := l.fillGaps(ctx, items); err != nil {
+				return err
+			}
+		}
+		out, err := l.stage(ctx, "live", items, now, nil)
+		if err != nil {
+			return err
+		}
+		if n := len(out.batch.Events); n > 0 {
+			if last := out.batch.Events[n-1].OccurredAt; !last.IsZero() {
+				p.m.EventLag.Set(now.Sub(last).Seconds())
+			}
+		}
+	}
+	return nil
+}
+
+// fillGaps fetches, for each vehicle of a snapshot page whose newest point
+// lies more than GapThreshold after its last published one, the history in
+// between, so its track has no holes. A record that does not decode still
+// has its vehicle's gap filled when its vehicle_id and occurred_at are
+// usable.
+func (l *live) fillGaps(ctx context.Context, items []decoded) error {
+	p := l.p
+	for i := range items {
+		loc := &items[i].loc
+		if !validVehicle(loc.VehicleID) || loc.OccurredAt == nil {
+			continue
+		}
+		v := *loc.VehicleID
+		last, pending := l.st.lastHandled(v)
+		if pending != nil {
+			if err := l.gap(ctx, v, loc.FleetID, *pending); err != nil {
+				return err
+			}
+			last, _ = l.st.lastHandled(v)
+		}
+		if last.IsZero() {
+			// A vehicle the tail has not seen: its history is a gap too,
+			// from where this process's coverage begins or, once a
+			// snapshot without it was read, from where its records could
+			// have occurred since.
+			last = l.coverFrom
+			if l.polled {
+				now := p.cfg.Now()
+				last = earlier(l.st.sweepFrom(now, p.cfg.Lookback), now.Add(-p.cfg.Lookback-p.cfg.PollInterval))
+			}
+		}
+		if loc.OccurredAt.Sub(last) <= p.cfg.GapThreshold {
+			continue
+		}
+		// [last, newest]: from is inclusive (the records published at last
+		// are dropped by dedup), to exclusive, so one microsecond past the
+		// newest.
+		g := gapProgress{At: walkPos{From: last}, To: loc.OccurredAt.Add(time.Microsecond)}
+		if err := l.gap(ctx, v, loc.FleetID, g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gap publishes a vehicle's history over a gap from where g stands,
+// committing with each page where the gap stands after it. Its ids are kept
+// until the gap is complete. An error of the vehicle's own (the API refuses
+// its request) is logged, and the gap left for the next poll.
+func (l *live) gap(ctx context.Context, vehicle, fleetID string, g gapProgress) error {
+	p := l.p
+	l.st.gapSet(vehicle)
+	spans := fetchSpans(l.view, fleetID, catena.Window{From: g.At.From, To: g.To})
+	err := p.walk(ctx, vehicle, spans, g.At, false, func(items []json.RawMessage, next walkPos, done bool) error {
+		step := &gapStep{vehicle: vehicle, next: &gapProgress{At: next, To: g.To}}
+		if done {
+			step.next = nil
+		}
+		_, err := l.stage(ctx, "gap", decodeAll(items), p.cfg.Now().UTC(), step)
+		return err
+	})
+	if err != nil && l.vehicleProblem(err, vehicle) {
+		return nil
+	}
+	return err
+}
+
+// sweep re-reads each vehicle's history from where the previous sweep's
+// Lookback began, Concurrency vehicles at a time, then records that it
+// swept.
+func (l *live) sweep(ctx context.Context, vehicles []string) error {
+	p := l.p
+	now := p.cfg.Now().UTC()
+	w := catena.Window{From: l.st.sweepFrom(now, p.cfg.Lookback), To: now}
+	start := time.Now()
+	err := forEach(ctx, p.cfg.Concurrency, vehicles, func(ctx context.Context, v string) error {
+		err := p.walk(ctx, v, fetchSpans(l.view, "", w), walkPos{From: w.From}, false, func(items []json.RawMessage, _ walkPos, _ bool) error {
+			if len(items) == 0 {
+				return nil
+			}
+			_, err := l.stage(ctx, "sweep", decodeAll(items), p.cfg.Now().UTC(), nil)
+			return err
+		})
+		if err != nil && l.vehicleProblem(err, v) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	l.inflight.Lock()
+	req, err := l.c.submit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{checkpoint(l.prefix+"sweep", sweepMark{At: now})}})
+	l.inflight.Unlock()
+	if err == nil {
+		err = l.c.wait(req)
+	}
+	if err != nil {
+		return &sinkError{fmt.Errorf("commit sweep mark: %w", err)}
+	}
+	l.st.swept(now)
+	p.m.Sweeps.Inc()
+	l.log.Info("sweep done", "vehicles", len(vehicles), "from", w.From, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// validVehicle reports whether a record's vehicle_id can key the tail's
+// state and a history request: Validate dead-letters the others.
+func validVehicle(id *string) bool { return id != nil && record.IsUUID(*id) }
+
+// vehicleProblem reports, and logs, an API error that concerns one
+// vehicle's history request; the tail goes on with the other vehicles rather
+// than failing every poll or sweep on it.
+func (l *live) vehicleProblem(err error, vehicle string) bool {
+	if !vehicleRefused(err) {
+		return false
+	}
+	l.p.m.PollErrors.Inc()
+	l.log.Error("history of one vehicle refused by the API; skipping it this time", "vehicle", vehicle, "err", err)
+	return true
+}
