@@ -11,6 +11,8 @@
 //     decode goes to the dead-letter topic with the decoder's reason.
 //   - validate: record.Location.Validate. An invalid record goes to the
 //     dead-letter topic with the reason (field and value).
+//   - own:      a record whose instant an earlier claim in the topic's ledger
+//     holds is left to that claim's job (package ledger).
 //   - dedup:    ids already published (or dead-lettered) are skipped.
 //   - enrich:   coarser H3 cells from h3_index_11 (geo.Enricher).
 //   - encode:   Avro, framed for the registry or single-object (avro.Encoder).
@@ -18,7 +20,10 @@
 //
 // # Delivery guarantee
 //
-// Exactly once into Kafka, for read_committed consumers. Every page's events,
+// Exactly once per topic, for read_committed consumers, across every backfill
+// and live tail that publishes to it: each job claims the range it publishes
+// in the topic's ledger before it fetches, and publishes only what no earlier
+// claim holds. Within a job, every page's events,
 // its dead letters and the checkpoint that moves past the page are committed in
 // one Kafka transaction: either all of them are visible or none is. After a
 // crash the bridge resumes from the last committed checkpoint, so a page whose

@@ -80,7 +80,7 @@ func TestLiveAdvanceAnyOrder(t *testing.T) {
 }
 
 // TestSweepFrom: consecutive sweeps overlap by Lookback from the previous
-// start, however late the next one is, within the API's history window.
+// start, however late the next one is.
 func TestSweepFrom(t *testing.T) {
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	st := &liveState{}
@@ -92,7 +92,7 @@ func TestSweepFrom(t *testing.T) {
 		t.Errorf("sweep after downtime from %v, want 4h before now", got)
 	}
 	st.swept(now.Add(-90 * 24 * time.Hour))
-	if got := st.sweepFrom(now, time.Hour); !got.Equal(now.Add(-45 * 24 * time.Hour)) {
-		t.Errorf("sweep after long downtime from %v, want the 45-day limit", got)
+	if got := st.sweepFrom(now, time.Hour); !got.Equal(now.Add(-90*24*time.Hour - time.Hour)) {
+		t.Errorf("sweep after long downtime from %v, want 90 days and LOOKBACK before now: the tail owns them", got)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/catena-bridge/catena-bridge/internal/catena"
 	"github.com/catena-bridge/catena-bridge/internal/dedup"
 	"github.com/catena-bridge/catena-bridge/internal/sink"
 )
@@ -200,8 +199,9 @@ func (s *liveState) pendingGaps() map[string]gapProgress {
 
 // sweepFrom is where a sweep starting at now begins: Lookback before the
 // previous sweep started, so consecutive sweeps leave no hole even when one
-// was late (a restart, a slow sweep), and never more than the API's history
-// window before now.
+// was late (a restart, a slow sweep), however long ago: the tail's claim
+// owns every instant since it began, so no other job would publish a hole.
+// A sweep longer than the API's history window is read in several windows.
 func (s *liveState) sweepFrom(now time.Time, lookback time.Duration) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -209,7 +209,7 @@ func (s *liveState) sweepFrom(now time.Time, lookback time.Duration) time.Time {
 	if !s.lastSweep.IsZero() && s.lastSweep.Before(now) {
 		from = s.lastSweep.Add(-lookback)
 	}
-	return later(from, now.Add(-catena.MaxHistoryWindow))
+	return from
 }
 
 func earlier(a, b time.Time) time.Time {
