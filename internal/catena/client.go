@@ -49,12 +49,29 @@ func New(cfg Config) (*Client, error) {
 		t.MaxIdleConnsPerHost = 64
 		hc.Transport = t
 	}
+	// Credentials stay with the configured origins. The API's bearer token
+	// follows a redirect only to the API's own scheme, host and port (Go
+	// would send it to another port of the same host); the token request,
+	// which carries the client secret, follows none.
+	origin := api.Scheme + "://" + api.Host
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if got := req.URL.Scheme + "://" + req.URL.Host; got != origin {
+			return fmt.Errorf("%w: to %s; the API's credentials are only sent to %s", errRedirect, got, origin)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
 	c := &Client{cfg: cfg, baseURL: api.String(), hc: &hc}
 	if cfg.RateLimit > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.RateBurst)
 	}
 	thc := hc
 	thc.Transport = uaTransport{hc.Transport}
+	thc.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		return fmt.Errorf("%w: the token endpoint redirected to %s://%s; the token request follows no redirect, so the client secret stays with CATENA_TOKEN_URL", errRedirect, req.URL.Scheme, req.URL.Host)
+	}
 	c.tokens = tokenCache{
 		c: c,
 		cc: clientcredentials.Config{
@@ -234,6 +251,9 @@ func retryableStatus(status int) bool {
 	return false
 }
 
+// errRedirect is a redirect the client refuses to follow: no retry changes it.
+var errRedirect = errors.New("redirect refused")
+
 // retryableTransport reports whether a transport or body-read error may go
 // away: timeouts, resets, EOFs, refused connections do; certificate errors
 // and oversized bodies do not. Cancellation of the caller's context is
@@ -246,7 +266,7 @@ func retryableTransport(err error) bool {
 		cve *tls.CertificateVerificationError
 	)
 	switch {
-	case errors.Is(err, errBodyTooLarge),
+	case errors.Is(err, errBodyTooLarge), errors.Is(err, errRedirect),
 		errors.As(err, &uae), errors.As(err, &hne), errors.As(err, &cie), errors.As(err, &cve):
 		return false
 	}
