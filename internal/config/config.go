@@ -11,6 +11,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -60,7 +61,7 @@ func (c *Catena) Validate() error {
 		errs = append(errs, errors.New("CATENA_CLIENT_ID is empty: set the OAuth2 client id (flag --client-id)"))
 	}
 	if c.ClientSecretFile != "" {
-		b, err := os.ReadFile(c.ClientSecretFile)
+		b, err := readSecretFile(c.ClientSecretFile)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("CATENA_CLIENT_SECRET_FILE=%q: %v", c.ClientSecretFile, err))
 		} else {
@@ -313,6 +314,27 @@ func (a *Admin) Validate() error {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q: want text or json", a.LogFormat))
 	}
 	return errors.Join(errs...)
+}
+
+// maxSecretFile bounds what a secret file may hold: a secret is a line, and
+// a path to the wrong file (a device, a log) must not be read to the end.
+const maxSecretFile = 64 << 10
+
+// readSecretFile reads a secret file of at most maxSecretFile bytes.
+func readSecretFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxSecretFile {
+		return nil, fmt.Errorf("holds more than %d KiB: not a secret; is it the right file?", maxSecretFile>>10)
+	}
+	return b, nil
 }
 
 func checkURL(env, s string) error {

@@ -263,6 +263,22 @@ func TestGapThresholdDefault(t *testing.T) {
 	}
 }
 
+// TestClientSecretFileBounded: a secret file that is not a secret (a
+// device that never ends, a large file) is refused after a bounded read,
+// with a message naming the variable.
+func TestClientSecretFileBounded(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(big, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/dev/zero", big} {
+		_, err := load(t, with("CATENA_CLIENT_SECRET", "", "CATENA_CLIENT_SECRET_FILE", path))
+		if err == nil || !strings.Contains(err.Error(), "CATENA_CLIENT_SECRET_FILE=") || !strings.Contains(err.Error(), "KiB") {
+			t.Errorf("CATENA_CLIENT_SECRET_FILE=%s: got %v, want a bounded-size error naming the variable", path, err)
+		}
+	}
+}
+
 // TestClientSecretFile: the file's content, trimmed, is the secret and wins
 // over CATENA_CLIENT_SECRET; an empty file is an empty secret.
 func TestClientSecretFile(t *testing.T) {
