@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -98,17 +99,31 @@ func sinkConfig(k config.Kafka, work string, log *slog.Logger, reg prometheus.Re
 }
 
 // newRegistry returns the Schema Registry client, or nil without a URL.
+// Credentials in the URL (https://user:pass@host) are moved to basic auth:
+// the client's errors embed the URL it was given, and they are logged.
 func newRegistry(k config.Kafka) (*sr.Client, error) {
 	if k.RegistryURL == "" {
 		return nil, nil
 	}
-	opts := []sr.ClientOpt{sr.URLs(k.RegistryURL), sr.UserAgent("catena-bridge")}
-	if k.RegistryUsername != "" {
-		opts = append(opts, sr.BasicAuth(k.RegistryUsername, k.RegistryPassword))
+	u, err := url.Parse(k.RegistryURL)
+	if err != nil {
+		return nil, fmt.Errorf("SCHEMA_REGISTRY_URL: not a URL (%v)", err.(*url.Error).Err)
+	}
+	user, pass := k.RegistryUsername, k.RegistryPassword
+	if u.User != nil {
+		if user == "" {
+			user = u.User.Username()
+			pass, _ = u.User.Password()
+		}
+		u.User = nil
+	}
+	opts := []sr.ClientOpt{sr.URLs(u.String()), sr.UserAgent("catena-bridge")}
+	if user != "" {
+		opts = append(opts, sr.BasicAuth(user, pass))
 	}
 	cl, err := sr.NewClient(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("SCHEMA_REGISTRY_URL=%q: %w", k.RegistryURL, err)
+		return nil, fmt.Errorf("SCHEMA_REGISTRY_URL=%q: %w", u.String(), err)
 	}
 	return cl, nil
 }
