@@ -44,6 +44,11 @@ type Config struct {
 	SweepInterval time.Duration // live: default 10m
 	Lookback      time.Duration // live: default 1h
 
+	// FutureTolerance is how far after the bridge's clock a record's
+	// occurred_at may lie, default 1h; a record beyond it is dead-lettered
+	// (future_time) and bounds no fetch.
+	FutureTolerance time.Duration
+
 	// ShutdownGrace bounds how long a stopping pipeline waits for the
 	// transaction in flight (the broker may be down), default 30s.
 	ShutdownGrace time.Duration
@@ -99,6 +104,7 @@ func New(cfg Config) (*Pipeline, error) {
 	setDefault(&cfg.OutageRetryInterval, 5*time.Second)
 	setDefault(&cfg.OutageMax, 30*time.Minute)
 	setDefault(&cfg.ClockSkew, time.Minute)
+	setDefault(&cfg.FutureTolerance, time.Hour)
 	if cfg.Lookback > catena.MaxHistoryWindow {
 		return nil, fmt.Errorf("pipeline: lookback %v exceeds the API's %v history window", cfg.Lookback, catena.MaxHistoryWindow)
 	}
@@ -106,7 +112,7 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg:    cfg,
 		log:    cfg.Logger,
 		m:      cfg.Metrics,
-		stages: &stages{enc: cfg.Encoder, enr: cfg.Enricher},
+		stages: &stages{enc: cfg.Encoder, enr: cfg.Enricher, future: cfg.FutureTolerance},
 	}, nil
 }
 

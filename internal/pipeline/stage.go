@@ -43,8 +43,9 @@ type published struct {
 // encode. It is safe for concurrent use; callers serialise access to the
 // marker.
 type stages struct {
-	enc *avro.Encoder
-	enr *geo.Enricher
+	enc    *avro.Encoder
+	enr    *geo.Enricher
+	future time.Duration // how far ahead of the bridge's clock occurred_at may be
 }
 
 // page is one API page after the stages: what to commit and what it was.
@@ -119,6 +120,9 @@ func (s *stages) newPage(n int) *page {
 // one passes one decoded record (err: why it is invalid) through the rest of
 // the stages.
 func (s *stages) one(p *page, raw json.RawMessage, loc *record.Location, err error, ingestedAt time.Time, mk marker, own *ledger.View) {
+	if err == nil {
+		err = loc.CheckFuture(ingestedAt, s.future)
+	}
 	if err != nil {
 		s.deadLetter(p, raw, loc, err, ingestedAt, mk, own)
 		return
@@ -178,6 +182,10 @@ func deref(s *string) string {
 func (s *stages) deadLetter(p *page, raw json.RawMessage, loc *record.Location, err error, ingestedAt time.Time, mk marker, own *ledger.View) {
 	key := deadLetterKey(loc.ID, raw)
 	at := eventTime(loc)
+	var inv *record.Invalid
+	if errors.As(err, &inv) && inv.Reason == record.ReasonFutureTime {
+		at = time.Time{} // a time in the future says nothing of the vehicle's track
+	}
 	synthetic := at.IsZero()
 	if synthetic {
 		at = ingestedAt
@@ -191,7 +199,6 @@ func (s *stages) deadLetter(p *page, raw json.RawMessage, loc *record.Location, 
 		return
 	}
 	code := "encode"
-	var inv *record.Invalid
 	if errors.As(err, &inv) {
 		code = inv.Reason
 	}

@@ -129,13 +129,16 @@ func (l *live) fillGaps(ctx context.Context, items []decoded) error {
 				last = earlier(l.st.sweepFrom(now, p.cfg.Lookback), now.Add(-p.cfg.Lookback-p.cfg.PollInterval))
 			}
 		}
-		if loc.OccurredAt.Sub(last) <= p.cfg.GapThreshold {
+		// A point in the future (dead-lettered as future_time) bounds the
+		// gap at now, not at its own time.
+		newest := earlier(*loc.OccurredAt, p.cfg.Now().UTC())
+		if newest.Sub(last) <= p.cfg.GapThreshold {
 			continue
 		}
 		// [last, newest]: from is inclusive (the records published at last
 		// are dropped by dedup), to exclusive, so one microsecond past the
 		// newest.
-		g := gapProgress{At: walkPos{From: last}, To: loc.OccurredAt.Add(time.Microsecond)}
+		g := gapProgress{At: walkPos{From: last}, To: newest.Add(time.Microsecond)}
 		if err := l.gap(ctx, v, loc.FleetID, g); err != nil {
 			return err
 		}

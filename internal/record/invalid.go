@@ -22,6 +22,7 @@ const (
 	ReasonBadUUID          = "bad_uuid"          // another uuid field (connection_id, tsp_id, vehicle_id, ...) not a canonical UUID
 	ReasonBadNumber        = "bad_number"        // a number field that is neither a number nor a numeric string
 	ReasonBadType          = "bad_type"          // any other field with the wrong JSON type
+	ReasonFutureTime       = "future_time"       // occurred_at further ahead of the bridge's clock than the tolerance (CheckFuture)
 )
 
 // Invalid is the error returned by Decode and Validate: the record cannot be

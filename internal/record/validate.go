@@ -3,6 +3,7 @@ package record
 import (
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/uber/h3-go/v4"
 )
@@ -123,4 +124,16 @@ func IsUUID(s string) bool {
 		}
 	}
 	return true
+}
+
+// CheckFuture returns an *Invalid with ReasonFutureTime when occurred_at lies
+// more than tolerance after now (the bridge's clock): no GPS fix is taken in
+// the future, and such a time would otherwise stand as the vehicle's newest
+// point and bound the history fetched for it.
+func (l *Location) CheckFuture(now time.Time, tolerance time.Duration) error {
+	if l.OccurredAt == nil || !l.OccurredAt.After(now.Add(tolerance)) {
+		return nil
+	}
+	return &Invalid{Field: "occurred_at", Value: strconv.Quote(l.OccurredAt.UTC().Format(time.RFC3339Nano)), Reason: ReasonFutureTime,
+		Msg: "more than " + tolerance.String() + " after the bridge's clock (" + now.UTC().Format(time.RFC3339) + ")"}
 }
