@@ -499,6 +499,38 @@ func TestEnsureTopics(t *testing.T) {
 		}
 	})
 
+	t.Run("refuses a checkpoint topic that would lose the ledger", func(t *testing.T) {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		del, compactDel := "delete", "compact,delete"
+		for _, tc := range []struct {
+			name       string
+			partitions int32
+			policy     *string
+			want       error
+		}{
+			{"retention deletes claims", 1, &del, ErrCheckpointPolicy},
+			{"compaction and retention", 1, &compactDel, ErrCheckpointPolicy},
+			{"two partitions order nothing", 2, nil, ErrCheckpointPartitions},
+		} {
+			topic := testTopic(t)
+			if _, err := kadm.NewClient(cl).CreateTopic(ctx, tc.partitions, 1, map[string]*string{"cleanup.policy": tc.policy}, topic+".checkpoints"); err != nil {
+				t.Fatal(err)
+			}
+			s, err := New(ctx, Config{Brokers: brokers, Topic: topic})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.EnsureTopics(ctx); !errors.Is(err, tc.want) {
+				t.Errorf("%s: EnsureTopics = %v, want %v", tc.name, err, tc.want)
+			}
+			s.Close()
+		}
+	})
+
 	t.Run("broker unreachable until ctx ends", func(t *testing.T) {
 		log, buf := newTestLogger(t)
 		s, err := New(ctx, Config{Brokers: []string{unreachableAddr(t)}, Topic: testTopic(t), Logger: log,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -13,12 +12,23 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// ErrCheckpointPartitions is wrapped by EnsureTopics's error when the
+// checkpoint topic exists with more than one partition.
+var ErrCheckpointPartitions = errors.New("sink: the checkpoint topic must have exactly one partition (it orders the claims of every job on the topic); delete it or name another KAFKA_TOPIC")
+
+// ErrCheckpointPolicy is wrapped by EnsureTopics's error when the checkpoint
+// topic's cleanup.policy is not compact.
+var ErrCheckpointPolicy = errors.New("sink: the checkpoint topic must be compacted and never deleted by retention (it holds the topic's ledger)")
+
 // EnsureTopics creates the events and dead-letter topics (Partitions
 // partitions each) and the checkpoint topic (1 partition,
 // cleanup.policy=compact) when they are missing, with ReplicationFactor.
 // Existing topics are used as they are: a partition count other than the
-// configured one, or a checkpoint topic that is not compacted or has more
-// than one partition, is logged at Warn, not refused.
+// configured one is logged at Warn, not refused. The checkpoint topic holds
+// the topic's ledger: one with more than one partition is refused
+// (ErrCheckpointPartitions), since the order of its records orders the
+// claims and Kafka orders one partition only, and so is one whose
+// cleanup.policy is not compact (ErrCheckpointPolicy).
 //
 // While the brokers are unreachable it retries with backoff, logging each
 // failure at Warn; only ctx bounds the wait. Errors no retry can fix
@@ -86,41 +96,50 @@ func (s *Sink) EnsureTopics(ctx context.Context) error {
 			if !ok || td.Err != nil {
 				return fmt.Errorf("topic %q not listed after creation", w.topic)
 			}
-			if got := int32(len(td.Partitions)); got != w.partitions {
+			got := int32(len(td.Partitions))
+			if w.topic == s.cfg.CheckpointTopic() && got != 1 {
+				return backoff.Permanent(fmt.Errorf("%w: %q has %d", ErrCheckpointPartitions, w.topic, got))
+			}
+			if got != w.partitions {
 				s.log.Warn("kafka: existing topic has a different partition count than configured; using it as it is",
 					"topic", w.topic, "partitions", got, "configured", w.partitions)
 			}
 		}
-		s.checkCheckpointTopic(ctx, adm)
-		return nil
+		return s.checkCheckpointTopic(ctx, adm)
 	})
 }
 
-// checkCheckpointTopic warns when the checkpoint topic is not compacted: the
-// bridge still works, but the topic grows without bound and LoadCheckpoints
-// gets slower with every transaction.
-func (s *Sink) checkCheckpointTopic(ctx context.Context, adm *kadm.Client) {
+// checkCheckpointTopic refuses a checkpoint topic whose cleanup.policy
+// deletes records (delete, or compact,delete): retention would drop the
+// ledger's claims, and a job whose claim is gone would claim again, later in
+// the order, and lose what it owned. A topic that is not compacted either
+// only grows without bound, so "delete" alone is refused too. A config that
+// cannot be described is logged and let through.
+func (s *Sink) checkCheckpointTopic(ctx context.Context, adm *kadm.Client) error {
 	topic := s.cfg.CheckpointTopic()
 	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
 	if err != nil {
 		s.log.Warn("kafka: describe checkpoint topic config", "topic", topic, "err", err)
-		return
+		return nil
 	}
 	rc, err := rcs.On(topic, nil)
 	if err != nil {
 		s.log.Warn("kafka: describe checkpoint topic config", "topic", topic, "err", err)
-		return
+		return nil
 	}
 	for _, c := range rc.Configs {
-		if c.Key == "cleanup.policy" && (c.Value == nil || !strings.Contains(*c.Value, "compact")) {
-			v := "<nil>"
-			if c.Value != nil {
-				v = *c.Value
-			}
-			s.log.Warn("kafka: checkpoint topic is not compacted; it will grow without bound",
-				"topic", topic, "cleanup.policy", v)
+		if c.Key != "cleanup.policy" {
+			continue
+		}
+		v := ""
+		if c.Value != nil {
+			v = *c.Value
+		}
+		if v != "compact" {
+			return backoff.Permanent(fmt.Errorf("%w: %q has cleanup.policy=%q; set it to compact (kafka-configs --alter --add-config cleanup.policy=compact)", ErrCheckpointPolicy, topic, v))
 		}
 	}
+	return nil
 }
 
 // visibleWait bounds how long EnsureTopics waits for topics it created to
