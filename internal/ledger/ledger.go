@@ -23,6 +23,10 @@
 //
 // # What a claim promises
 //
+// Filters by fleet_ref are resolved to fleet ids when a claim is made, and a
+// record is decided by its vehicle's fleet: jobs agree on what a claim
+// selects whatever the record's own fleet fields say.
+//
 // The owner of an instant publishes what the API returns for it when the owner
 // reads it. A record that reaches the API after its owner read that range (a
 // late upload into a finished backfill's range) is published only if the
@@ -41,9 +45,13 @@ import (
 // its filters select with occurred_at in [From, To). A zero To is open-ended
 // (the live tail). A Claim is written once, as JSON, under its job's key.
 type Claim struct {
-	Job       string    `json:"job"`
-	FleetIDs  []string  `json:"fleet_ids,omitempty"`
-	FleetRefs []string  `json:"fleet_refs,omitempty"`
+	Job       string   `json:"job"`
+	FleetIDs  []string `json:"fleet_ids,omitempty"`
+	FleetRefs []string `json:"fleet_refs,omitempty"`
+	// Fleets are the fleet ids the filters select, resolved when the claim
+	// is made (fleet_refs name fleets only by the caller's reference, which
+	// records may lack); empty with no filter: every fleet.
+	Fleets    []string  `json:"fleets,omitempty"`
 	From      time.Time `json:"from"`
 	To        time.Time `json:"to,omitzero"`
 	ClaimedAt time.Time `json:"claimed_at"`
@@ -53,9 +61,34 @@ type Claim struct {
 	Seq int64 `json:"-"`
 }
 
+// Release ends a claim at At: the instants from At on are no longer its
+// job's, and go to the claims after it. An operator releases the claim of a
+// job that will not run again (a live tail whose fleet filters changed, a
+// backfill abandoned part-way), after fencing it; the released job cannot
+// publish again. A Release is written as JSON under the job's release key.
+type Release struct {
+	Job        string    `json:"job"`
+	At         time.Time `json:"at"`
+	ReleasedAt time.Time `json:"released_at"`
+}
+
+// Apply ends each claim that has a release at the release's At.
+func Apply(claims []Claim, releases []Release) {
+	for _, r := range releases {
+		for i := range claims {
+			if c := &claims[i]; c.Job == r.Job && (c.To.IsZero() || r.At.Before(c.To)) {
+				c.To = r.At
+			}
+		}
+	}
+}
+
 // Span is the half-open range of occurred_at [From, To); a zero To is
 // open-ended.
 type Span struct{ From, To time.Time }
+
+// empty reports whether s holds no instant (an inverted range included).
+func (s Span) empty() bool { return !s.To.IsZero() && !s.From.Before(s.To) }
 
 // contains reports whether t is in s.
 func (s Span) contains(t time.Time) bool {
@@ -64,18 +97,13 @@ func (s Span) contains(t time.Time) bool {
 
 func (c *Claim) span() Span { return Span{c.From, c.To} }
 
-// matches reports whether the API would return a record of fleet (id, ref)
-// to c's query. The API combines fleet_ids and fleet_refs with AND; an empty
-// list selects every fleet. ref is "" when the record has none.
-func (c *Claim) matches(fleetID, fleetRef string) bool {
-	return (len(c.FleetIDs) == 0 || slices.Contains(c.FleetIDs, fleetID)) &&
-		(len(c.FleetRefs) == 0 || fleetRef != "" && slices.Contains(c.FleetRefs, fleetRef))
-}
+// filtered reports whether c selects some fleets only.
+func (c *Claim) filtered() bool { return len(c.FleetIDs) > 0 || len(c.FleetRefs) > 0 }
 
-// coversFleet reports whether c certainly selects every record of fleet
-// fleetID ("" when unknown), whatever the record's fleet_ref.
-func (c *Claim) coversFleet(fleetID string) bool {
-	return len(c.FleetRefs) == 0 && (len(c.FleetIDs) == 0 || fleetID != "" && slices.Contains(c.FleetIDs, fleetID))
+// matches reports whether c selects the vehicles of fleet fleetID ("" when
+// unknown: then only a claim of every fleet does).
+func (c *Claim) matches(fleetID string) bool {
+	return !c.filtered() || fleetID != "" && slices.Contains(c.Fleets, fleetID)
 }
 
 // View is what one job owns: its claim, less the claims before it.
@@ -90,7 +118,7 @@ type View struct {
 func NewView(self Claim, all []Claim) *View {
 	v := &View{self: self}
 	for _, c := range all {
-		if c.Seq < self.Seq && c.Job != self.Job {
+		if c.Seq < self.Seq && c.Job != self.Job && !c.span().empty() {
 			v.earlier = append(v.earlier, c)
 		}
 	}
@@ -104,16 +132,36 @@ func (v *View) Claim() Claim { return v.self }
 // Earlier returns the claims before the job's own, in order.
 func (v *View) Earlier() []Claim { return v.earlier }
 
-// Owns reports whether the job publishes a record of fleet (fleetID,
-// fleetRef) that occurred at t: t is in its claim and in no earlier claim
-// that selects the record.
-func (v *View) Owns(fleetID, fleetRef string, t time.Time) bool {
-	if !v.self.span().contains(t) {
+// Covering returns the open-ended claims before the job's own (live tails)
+// that select some of the fleets the job's own claim selects: they own
+// every instant of those fleets from their start on, which a job usually
+// does not expect.
+func (v *View) Covering() []Claim {
+	var out []Claim
+	for _, c := range v.earlier {
+		if !c.To.IsZero() {
+			continue
+		}
+		if !v.self.filtered() || !c.filtered() || slices.ContainsFunc(v.self.Fleets, c.matches) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Owns reports whether the job publishes a record that occurred at t of a
+// vehicle of fleet fleetID: t is in its claim and in no earlier claim that
+// selects the fleet. The fleet is the vehicle's as the job fetched it (the
+// vehicle list's, or its newest record's), not the record's own field, so
+// that a record without one, or from before the vehicle moved fleet, is
+// decided like the vehicle's others.
+func (v *View) Owns(fleetID string, t time.Time) bool {
+	if v.self.span().empty() || !v.self.span().contains(t) {
 		return false
 	}
 	for i := range v.earlier {
 		c := &v.earlier[i]
-		if c.span().contains(t) && c.matches(fleetID, fleetRef) {
+		if c.span().contains(t) && c.matches(fleetID) {
 			return false
 		}
 	}
@@ -121,14 +169,12 @@ func (v *View) Owns(fleetID, fleetRef string, t time.Time) bool {
 }
 
 // Fetch returns the parts of w, a range the job wants to read for a vehicle
-// of fleet fleetID ("" when unknown), that it may own: w within its claim,
-// less every earlier claim that certainly selects the vehicle's records.
-// What Fetch keeps may still hold records an earlier claim owns (by
-// fleet_ref); Owns decides each record.
+// of fleet fleetID, that it owns: w within its claim, less every earlier
+// claim that selects the fleet.
 func (v *View) Fetch(fleetID string, w Span) []Span {
 	out := intersect([]Span{w}, v.self.span())
 	for i := range v.earlier {
-		if c := &v.earlier[i]; c.coversFleet(fleetID) {
+		if c := &v.earlier[i]; c.matches(fleetID) {
 			out = subtract(out, c.span())
 		}
 	}
@@ -137,6 +183,9 @@ func (v *View) Fetch(fleetID string, w Span) []Span {
 
 // intersect returns the parts of spans within s.
 func intersect(spans []Span, s Span) []Span {
+	if s.empty() {
+		return nil
+	}
 	var out []Span
 	for _, x := range spans {
 		from := later(x.From, s.From)
@@ -153,6 +202,9 @@ func intersect(spans []Span, s Span) []Span {
 
 // subtract returns the parts of spans outside s.
 func subtract(spans []Span, s Span) []Span {
+	if s.empty() {
+		return spans
+	}
 	var out []Span
 	for _, x := range spans {
 		// Left of s.

@@ -53,19 +53,33 @@ func (p *Pipeline) Backfill(ctx context.Context, from, to time.Time) (BackfillRe
 	log := p.log.With("job", name)
 
 	want := ledger.Claim{Job: "backfill-" + name, FleetIDs: p.cfg.FleetIDs, FleetRefs: p.cfg.FleetRefs, From: from, To: to}
-	j, err := p.openJob(ctx, want, prefix, func(c *ledger.Claim) {
-		if c.To.IsZero() {
-			c.To = p.cfg.Now().UTC().Truncate(time.Second)
+	j, err := p.openJob(ctx, want, prefix, func(c *ledger.Claim, _ map[string][]byte) error {
+		fleets, err := p.resolveFleets(ctx)
+		if err != nil {
+			return err
 		}
+		c.Fleets = fleets
+		now := p.cfg.Now().UTC()
+		if c.To.IsZero() {
+			c.To = now.Truncate(time.Second)
+		}
+		// A range in the future would be claimed before its records
+		// exist: the backfill would read nothing there, and the live
+		// tail, claiming later, would leave them to it.
+		switch {
+		case c.To.After(now):
+			return fmt.Errorf("backfill: --to %s is after now (%s): a backfill publishes what the API holds; the live tail (run) publishes what comes next",
+				c.To.Format(time.RFC3339), now.Format(time.RFC3339))
+		case !c.From.Before(c.To):
+			return fmt.Errorf("backfill: --from %s is not before the end of the range, %s", c.From.Format(time.RFC3339), c.To.Format(time.RFC3339))
+		}
+		return nil
 	})
 	if err != nil {
 		return res, err
 	}
 	claim := j.view.Claim()
 	res.From, res.To = claim.From, claim.To
-	if !claim.From.Before(claim.To) {
-		return res, fmt.Errorf("backfill: --from %s is not before the end resolved for it, %s", from.Format(time.RFC3339), claim.To.Format(time.RFC3339))
-	}
 	log = log.With("from", claim.From, "to", claim.To)
 	if _, ok := j.saved[prefix+"done"]; ok {
 		res.AlreadyComplete = true
@@ -180,7 +194,7 @@ func (p *Pipeline) backfillVehicle(ctx context.Context, c *committer, view *ledg
 	}
 	spans := fetchSpans(view, deref(v.FleetID), w)
 	return p.walk(ctx, v.ID, spans, pos, true, func(items []json.RawMessage, next walkPos, done bool) error {
-		out := p.stages.run(items, p.cfg.Now().UTC(), setMarker{set}, view)
+		out := p.stages.run(items, p.cfg.Now().UTC(), setMarker{set}, owner{view: view, fleet: deref(v.FleetID)})
 		out.batch.Checkpoints = append(out.batch.Checkpoints, checkpoint(key, vehicleProgress{At: next, Done: done}))
 		if err := c.commit(commitCtx(ctx), &out.batch); err != nil {
 			return &sinkError{fmt.Errorf("commit backfill page of vehicle %s: %w", v.ID, err)}

@@ -18,12 +18,15 @@ import (
 // the claims of every job share one prefix, the topic's coverage ledger.
 //
 //	ledger/claim/<mode>-<job>    ledger.Claim: what the job publishes, written once
+//	ledger/release/<mode>-<job>  ledger.Release: where an operator ended the claim
 //	backfill/<job>/v/<vehicle>   vehicleProgress: where the vehicle's walk stands, or done
 //	backfill/<job>/done          backfillDone: the job finished
 //	run/<scope>/v/<vehicle>      vehicleState: the vehicle's last published and newest seen records
 //	run/<scope>/sweep            sweepMark: when the last sweep finished
 const (
+	ledgerPrefix   = "ledger/"
 	claimPrefix    = "ledger/claim/"
+	releasePrefix  = "ledger/release/"
 	backfillPrefix = "backfill/"
 	runPrefix      = "run/"
 )

@@ -34,17 +34,27 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	st := &liveState{set: dedup.NewSet(dedupBucket), vehicles: map[string]*vehicleState{}}
 
 	want := ledger.Claim{Job: "run-" + scope, FleetIDs: p.cfg.FleetIDs, FleetRefs: p.cfg.FleetRefs}
-	j, err := p.openJob(ctx, want, prefix, func(c *ledger.Claim) {
-		// Where the tail's history begins: LOOKBACK before its first
-		// start, or where its sweeps reached (a tail older than the
-		// ledger).
-		c.From = st.sweepFrom(p.cfg.Now().UTC(), p.cfg.Lookback)
+	loaded := false
+	j, err := p.openJob(ctx, want, prefix, func(c *ledger.Claim, saved map[string][]byte) error {
+		if err := st.load(prefix, saved); err != nil {
+			return err
+		}
+		loaded = true
+		fleets, err := p.resolveFleets(ctx)
+		if err != nil {
+			return err
+		}
+		c.Fleets = fleets
+		c.From = st.coverageStart(p.cfg.Now().UTC(), p.cfg.Lookback)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if err := st.load(prefix, j.saved); err != nil {
-		return err
+	if !loaded {
+		if err := st.load(prefix, j.saved); err != nil {
+			return err
+		}
 	}
 	// A first start has no state at all; one that crashed during its first
 	// sweep has vehicles, and is a restart.
@@ -62,7 +72,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			delete(gaps, v)
 			continue
 		}
-		st.gapSet(v)
+		st.gapSet(v, g.StartIDs)
 		since = earlier(since, g.At.Started)
 	}
 	restored, err := p.restoreIDs(ctx, since, func(id dedup.ID, at time.Time, vehicle string) {

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"github.com/catena-bridge/catena-bridge/internal/record"
 	"slices"
 	"sync"
 	"time"
@@ -39,6 +40,9 @@ type vehicleState struct {
 	// yet (the API states no order for history), so At alone cannot say
 	// where it stopped.
 	Gap *gapProgress `json:"gap,omitempty"`
+	// Fleet is the vehicle's fleet as its newest record names it: what
+	// decides, in the topic's ledger, which job owns its history.
+	Fleet string `json:"fleet,omitempty"`
 
 	ids    []dedup.ID // IDs, parsed
 	newest dedup.ID   // Newest, parsed
@@ -56,6 +60,10 @@ type vehicleState struct {
 type gapProgress struct {
 	At walkPos   `json:"at"`
 	To time.Time `json:"to"`
+	// StartIDs are the ids the vehicle had published at the gap's start
+	// (its From, inclusive): they come back with the gap's first page, and
+	// once a page has moved the vehicle's state on, only the gap knows them.
+	StartIDs []string `json:"start_ids,omitempty"`
 }
 
 // gapStep is what a gap page moves: the vehicle's gap progress after the
@@ -105,8 +113,8 @@ func (s *liveState) mark(id dedup.ID, at time.Time, vehicle string) bool {
 }
 
 // gapSet returns the vehicle's gap ids, creating the vehicle's state and
-// the set when missing.
-func (s *liveState) gapSet(vehicle string) *dedup.Set {
+// the set when missing, with the ids at the gap's start.
+func (s *liveState) gapSet(vehicle string, startIDs []string) *dedup.Set {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := s.vehicles[vehicle]
@@ -117,7 +125,22 @@ func (s *liveState) gapSet(vehicle string) *dedup.Set {
 	if v.gapIDs == nil {
 		v.gapIDs = newWindowSet()
 	}
+	for _, id := range startIDs {
+		if k, ok := dedup.ParseID(id); ok {
+			v.gapIDs.Add(k, v.At)
+		}
+	}
 	return v.gapIDs
+}
+
+// idsAt returns the ids the vehicle published at its last handled point.
+func (s *liveState) idsAt(vehicle string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v := s.vehicles[vehicle]; v != nil {
+		return slices.Clone(v.IDs)
+	}
+	return nil
 }
 
 // advance records what a page publishes and dead-letters, and returns the
@@ -133,10 +156,11 @@ func (s *liveState) advance(prefix string, pub []published, gap *gapStep) []sink
 			v = &vehicleState{}
 			s.vehicles[gap.vehicle] = v
 		}
-		if gap.next == nil || gap.next.At.Cursor == "" {
-			// The gap, or its window, is done: the next window's
-			// records are all new to it.
-			v.gapIDs = nil
+		switch {
+		case gap.next == nil:
+			v.gapIDs = nil // the gap is complete
+		case gap.next.At.Cursor == "":
+			v.gapIDs = newWindowSet() // the next window's records are all new to it
 		}
 		v.Gap = gap.next
 		changed = append(changed, gap.vehicle)
@@ -171,6 +195,46 @@ func (s *liveState) advance(prefix string, pub []published, gap *gapStep) []sink
 		cps = append(cps, checkpoint(prefix+"v/"+id, s.vehicles[id]))
 	}
 	return cps
+}
+
+// noteFleets records each snapshot record's fleet as its vehicle's.
+func (s *liveState) noteFleets(items []decoded) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range items {
+		loc := &items[i].loc
+		if !validVehicle(loc.VehicleID) || !record.IsUUID(loc.FleetID) {
+			continue
+		}
+		v := s.vehicles[*loc.VehicleID]
+		if v == nil {
+			v = &vehicleState{}
+			s.vehicles[*loc.VehicleID] = v
+		}
+		v.Fleet = loc.FleetID
+	}
+}
+
+// setFleet records the vehicle's fleet.
+func (s *liveState) setFleet(vehicle, fleet string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.vehicles[vehicle]
+	if v == nil {
+		v = &vehicleState{}
+		s.vehicles[vehicle] = v
+	}
+	v.Fleet = fleet
+}
+
+// fleet returns the vehicle's fleet, "" when unknown.
+func (s *liveState) fleet(vehicle string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v := s.vehicles[vehicle]; v != nil {
+		return v.Fleet
+	}
+	return ""
 }
 
 // lastHandled returns the occurred_at of the vehicle's newest record
@@ -208,6 +272,25 @@ func (s *liveState) sweepFrom(now time.Time, lookback time.Duration) time.Time {
 	from := now.Add(-lookback)
 	if !s.lastSweep.IsZero() && s.lastSweep.Before(now) {
 		from = s.lastSweep.Add(-lookback)
+	}
+	return from
+}
+
+// coverageStart is where the tail's claim begins: where its next sweep
+// starts (LOOKBACK before now on a first start), or, for a tail older than
+// the ledger, the earliest point its state still has to publish from (a
+// vehicle's last handled point, a gap under way).
+func (s *liveState) coverageStart(now time.Time, lookback time.Duration) time.Time {
+	from := s.sweepFrom(now, lookback)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range s.vehicles {
+		if !v.At.IsZero() {
+			from = earlier(from, v.At)
+		}
+		if v.Gap != nil {
+			from = earlier(from, v.Gap.At.From)
+		}
 	}
 	return from
 }

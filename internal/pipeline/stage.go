@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -84,11 +85,35 @@ func decodeAll(items []json.RawMessage) []decoded {
 	return out
 }
 
+// owner decides, per record, whether this job publishes it or leaves it to
+// an earlier claim (nil: the job owns everything). fleet is the fleet of the
+// vehicle whose pages these are, as the job fetched it; "" decides each
+// record by its own fleet_id (the snapshot, whose records are each
+// vehicle's newest).
+type owner struct {
+	view  *ledger.View
+	fleet string
+	// fleetOf, when set, gives a vehicle's fleet for records of several
+	// vehicles (the snapshot): a record whose own fleet_id is missing is
+	// decided like the vehicle's others.
+	fleetOf func(vehicle string) string
+}
+
+func (o owner) owns(loc *record.Location, at time.Time) bool {
+	if o.view == nil {
+		return true
+	}
+	f := o.fleet
+	if f == "" && o.fleetOf != nil && loc.VehicleID != nil {
+		f = o.fleetOf(*loc.VehicleID)
+	}
+	return o.view.Owns(cmp.Or(f, loc.FleetID), at)
+}
+
 // run passes raw items through the stages. mark is called for every record
 // that could be published (and every dead letter, so a bad record that the
-// API returns again is not dead-lettered twice). own decides, per record,
-// whether this job publishes it or leaves it to an earlier claim.
-func (s *stages) run(items []json.RawMessage, ingestedAt time.Time, mk marker, own *ledger.View) *page {
+// API returns again is not dead-lettered twice).
+func (s *stages) run(items []json.RawMessage, ingestedAt time.Time, mk marker, own owner) *page {
 	p := s.newPage(len(items))
 	var loc record.Location
 	for _, raw := range items {
@@ -103,7 +128,7 @@ func (s *stages) run(items []json.RawMessage, ingestedAt time.Time, mk marker, o
 }
 
 // runDecoded is run over items decodeAll decoded.
-func (s *stages) runDecoded(items []decoded, ingestedAt time.Time, mk marker, own *ledger.View) *page {
+func (s *stages) runDecoded(items []decoded, ingestedAt time.Time, mk marker, own owner) *page {
 	p := s.newPage(len(items))
 	for i := range items {
 		s.one(p, items[i].raw, &items[i].loc, items[i].err, ingestedAt, mk, own)
@@ -119,7 +144,7 @@ func (s *stages) newPage(n int) *page {
 
 // one passes one decoded record (err: why it is invalid) through the rest of
 // the stages.
-func (s *stages) one(p *page, raw json.RawMessage, loc *record.Location, err error, ingestedAt time.Time, mk marker, own *ledger.View) {
+func (s *stages) one(p *page, raw json.RawMessage, loc *record.Location, err error, ingestedAt time.Time, mk marker, own owner) {
 	if err == nil {
 		err = loc.CheckFuture(ingestedAt, s.future)
 	}
@@ -129,7 +154,7 @@ func (s *stages) one(p *page, raw json.RawMessage, loc *record.Location, err err
 	}
 	id, _ := dedup.ParseID(loc.ID) // Validate checked it
 	at := eventTime(loc)
-	if own != nil && !own.Owns(loc.FleetID, deref(loc.FleetRef), at) {
+	if !own.owns(loc, at) {
 		p.elsewhere++
 		if loc.VehicleID != nil {
 			p.published = append(p.published, published{vehicleID: *loc.VehicleID, id: id, at: at, elsewhere: true})
@@ -147,7 +172,7 @@ func (s *stages) one(p *page, raw json.RawMessage, loc *record.Location, err err
 	p.arena, err = s.enc.Append(p.arena, loc, ingestedAt)
 	if err != nil {
 		p.arena = p.arena[:keyStart]
-		s.deadLetter(p, raw, loc, fmt.Errorf("encode avro: %w", err), ingestedAt, markAlways{}, nil)
+		s.deadLetter(p, raw, loc, fmt.Errorf("encode avro: %w", err), ingestedAt, markAlways{}, owner{})
 		return
 	}
 	ev := sink.Event{
@@ -179,7 +204,7 @@ func deref(s *string) string {
 	return *s
 }
 
-func (s *stages) deadLetter(p *page, raw json.RawMessage, loc *record.Location, err error, ingestedAt time.Time, mk marker, own *ledger.View) {
+func (s *stages) deadLetter(p *page, raw json.RawMessage, loc *record.Location, err error, ingestedAt time.Time, mk marker, own owner) {
 	key := deadLetterKey(loc.ID, raw)
 	at := eventTime(loc)
 	var inv *record.Invalid
@@ -189,7 +214,7 @@ func (s *stages) deadLetter(p *page, raw json.RawMessage, loc *record.Location, 
 	synthetic := at.IsZero()
 	if synthetic {
 		at = ingestedAt
-	} else if own != nil && !own.Owns(loc.FleetID, deref(loc.FleetRef), at) {
+	} else if !own.owns(loc, at) {
 		// The job that owns its instant dead-letters it.
 		p.elsewhere++
 		return

@@ -68,7 +68,7 @@ func BenchmarkStages(b *testing.B) {
 	b.SetBytes(int64(bytes))
 	b.ReportAllocs()
 	for b.Loop() {
-		p := s.run(items, ingested, setMarker{dedup.NewSet(dedupBucket)}, nil)
+		p := s.run(items, ingested, setMarker{dedup.NewSet(dedupBucket)}, owner{})
 		if len(p.batch.Events) != len(items) {
 			b.Fatalf("page published %d events of %d items (duplicates %d, dead letters %d)",
 				len(p.batch.Events), len(items), p.dups, len(p.batch.DeadLetters))

@@ -15,10 +15,15 @@ import (
 // passes its pages through stage, which commits them with the checkpoints of
 // the vehicles they move.
 
-// stage runs decoded records through the stages and commits them.
-func (l *live) stage(ctx context.Context, mode string, items []decoded, ingestedAt time.Time, gap *gapStep) (*page, error) {
+// stage runs decoded records through the stages and commits them. fleet is
+// the fleet of the vehicle whose history they are ("" for the snapshot).
+func (l *live) stage(ctx context.Context, mode string, items []decoded, ingestedAt time.Time, gap *gapStep, fleet string) (*page, error) {
 	l.inflight.RLock()
-	out := l.p.stages.runDecoded(items, ingestedAt, l.st, l.view)
+	own := owner{view: l.view, fleet: fleet}
+	if mode == "live" {
+		own.fleetOf = l.st.fleet
+	}
+	out := l.p.stages.runDecoded(items, ingestedAt, l.st, own)
 	req, err := l.submit(ctx, out, gap)
 	l.inflight.RUnlock()
 	if err == nil && req != nil {
@@ -59,7 +64,9 @@ func (l *live) poll(ctx context.Context, sweepFirst bool) error {
 		if pg == nil {
 			break
 		}
-		pages = append(pages, decodeAll(pg.Items))
+		items := decodeAll(pg.Items)
+		l.st.noteFleets(items)
+		pages = append(pages, items)
 	}
 	now := p.cfg.Now().UTC()
 	if sweepFirst {
@@ -85,7 +92,7 @@ func (l *live) poll(ctx context.Context, sweepFirst bool) error {
 				return err
 			}
 		}
-		out, err := l.stage(ctx, "live", items, now, nil)
+		out, err := l.stage(ctx, "live", items, now, nil, "")
 		if err != nil {
 			return err
 		}
@@ -113,7 +120,7 @@ func (l *live) fillGaps(ctx context.Context, items []decoded) error {
 		v := *loc.VehicleID
 		last, pending := l.st.lastHandled(v)
 		if pending != nil {
-			if err := l.gap(ctx, v, loc.FleetID, *pending); err != nil {
+			if err := l.gap(ctx, v, l.st.fleet(v), *pending); err != nil {
 				return err
 			}
 			last, _ = l.st.lastHandled(v)
@@ -138,8 +145,8 @@ func (l *live) fillGaps(ctx context.Context, items []decoded) error {
 		// [last, newest]: from is inclusive (the records published at last
 		// are dropped by dedup), to exclusive, so one microsecond past the
 		// newest.
-		g := gapProgress{At: walkPos{From: last}, To: newest.Add(time.Microsecond)}
-		if err := l.gap(ctx, v, loc.FleetID, g); err != nil {
+		g := gapProgress{At: walkPos{From: last}, To: newest.Add(time.Microsecond), StartIDs: l.st.idsAt(v)}
+		if err := l.gap(ctx, v, l.st.fleet(v), g); err != nil {
 			return err
 		}
 	}
@@ -152,14 +159,15 @@ func (l *live) fillGaps(ctx context.Context, items []decoded) error {
 // its request) is logged, and the gap left for the next poll.
 func (l *live) gap(ctx context.Context, vehicle, fleetID string, g gapProgress) error {
 	p := l.p
-	l.st.gapSet(vehicle)
+	l.st.gapSet(vehicle, g.StartIDs)
 	spans := fetchSpans(l.view, fleetID, catena.Window{From: g.At.From, To: g.To})
 	err := p.walk(ctx, vehicle, spans, g.At, false, func(items []json.RawMessage, next walkPos, done bool) error {
-		step := &gapStep{vehicle: vehicle, next: &gapProgress{At: next, To: g.To}}
+		step := &gapStep{vehicle: vehicle, next: &gapProgress{At: next, To: g.To, StartIDs: g.StartIDs}}
 		if done {
 			step.next = nil
 		}
-		_, err := l.stage(ctx, "gap", decodeAll(items), p.cfg.Now().UTC(), step)
+		page := decodeAll(items)
+		_, err := l.stage(ctx, "gap", page, p.cfg.Now().UTC(), step, l.vehicleFleet(vehicle, page))
 		return err
 	})
 	if err != nil && l.vehicleProblem(err, vehicle) {
@@ -177,11 +185,13 @@ func (l *live) sweep(ctx context.Context, vehicles []string) error {
 	w := catena.Window{From: l.st.sweepFrom(now, p.cfg.Lookback), To: now}
 	start := time.Now()
 	err := forEach(ctx, p.cfg.Concurrency, vehicles, func(ctx context.Context, v string) error {
-		err := p.walk(ctx, v, fetchSpans(l.view, "", w), walkPos{From: w.From}, false, func(items []json.RawMessage, _ walkPos, _ bool) error {
+		fleet := l.st.fleet(v)
+		err := p.walk(ctx, v, fetchSpans(l.view, fleet, w), walkPos{From: w.From}, false, func(items []json.RawMessage, _ walkPos, _ bool) error {
 			if len(items) == 0 {
 				return nil
 			}
-			_, err := l.stage(ctx, "sweep", decodeAll(items), p.cfg.Now().UTC(), nil)
+			page := decodeAll(items)
+			_, err := l.stage(ctx, "sweep", page, p.cfg.Now().UTC(), nil, l.vehicleFleet(v, page))
 			return err
 		})
 		if err != nil && l.vehicleProblem(err, v) {
@@ -205,6 +215,23 @@ func (l *live) sweep(ctx context.Context, vehicles []string) error {
 	p.m.Sweeps.Inc()
 	l.log.Info("sweep done", "vehicles", len(vehicles), "from", w.From, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// vehicleFleet returns the vehicle's fleet: as its newest record named it,
+// or, when none did, as its history's records name it, which is then kept
+// as the vehicle's (one fleet decides all of a vehicle's records, as a
+// backfill's vehicle list would).
+func (l *live) vehicleFleet(vehicle string, page []decoded) string {
+	if f := l.st.fleet(vehicle); f != "" {
+		return f
+	}
+	for i := range page {
+		if f := page[i].loc.FleetID; record.IsUUID(f) {
+			l.st.setFleet(vehicle, f)
+			return f
+		}
+	}
+	return ""
 }
 
 // validVehicle reports whether a record's vehicle_id can key the tail's
