@@ -363,6 +363,17 @@ func TestBackfillAndTail(t *testing.T) {
 		t.Errorf("second backfill: want published 0 (already complete), got %q", stdout)
 	}
 
+	// The ledger lists the job's claim, done; a backfill is not released.
+	code, stdout, stderr = cli(ctx, env, "ledger")
+	if code != exitOK || !strings.Contains(stdout, "backfill-") || !strings.Contains(stdout, "done") ||
+		!strings.Contains(stdout, from.Format(time.RFC3339)) {
+		t.Errorf("ledger: exit %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	job := strings.Fields(strings.Split(stdout, "\n")[1])[1]
+	if code, _, stderr = cli(ctx, env, "ledger", "--release", job); code != exitFailure || !strings.Contains(stderr, "not a live tail") {
+		t.Errorf("ledger --release %s: exit %d, stderr %q; want 1, not a live tail", job, code, stderr)
+	}
+
 	tctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	code, stdout, stderr = cli(tctx, env, "tail", "--from-beginning", "--max", "5")

@@ -45,6 +45,7 @@ var commands = []command{
 	{"run", "tail the API live and publish new locations until stopped", cmdRun},
 	{"backfill", "publish every vehicle's history over a time range, then exit", cmdBackfill},
 	{"tail", "print the topic's events as JSON lines, decoded as consumers see them", cmdTail},
+	{"ledger", "list the jobs that claimed the topic's records; release a retired live tail", cmdLedger},
 	{"demo", "simulated API + in-process Kafka and registry: backfill, tail live, report", cmdDemo},
 	{"sim", "serve the simulated Catena API (for docker compose and local runs)", cmdSim},
 	{"invite", "create a fleet invitation and print its magic link", cmdInvite},
