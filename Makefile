@@ -5,6 +5,10 @@
 #   make test-kafka  the same end-to-end, crash and fencing tests against a real broker:
 #                    starts Apache Kafka from Maven Central jars unless KAFKA_BROKERS is set
 #   make bench       benchmarks (decode, validate+enrich, encode, dedup memory, end-to-end)
+#   make bench-restart  restart figure against a real broker: start to first new commit,
+#                    records read back and peak RSS of a restarted backfill and live tail
+#                    with 2,000,000 events already in the topic (scripts/restartbench;
+#                    flags in BENCH_RESTART_FLAGS); starts Kafka unless KAFKA_BROKERS is set
 #   make lint        gofmt + go vet
 
 GO      ?= go
@@ -12,7 +16,7 @@ PKGS    ?= ./...
 BIN     := bin/catena-bridge
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build test test-kafka bench lint demo clean
+.PHONY: build test test-kafka bench bench-restart lint demo clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/catena-bridge
@@ -45,3 +49,15 @@ demo:
 
 clean:
 	rm -rf bin
+
+# The restart figure (scripts/restartbench): fills a fresh topic with 2,000,000 events
+# (timestamps over the previous 24 h), SIGKILLs a backfill part-way and runs it again,
+# SIGTERMs a live tail and starts it again, and prints a table. E.g.
+#   make bench-restart BENCH_RESTART_FLAGS='-events 500000 -span 1h'
+bench-restart: build
+	@if [ -n "$$KAFKA_BROKERS" ]; then \
+		$(GO) run ./scripts/restartbench -bin $(BIN) -brokers "$$KAFKA_BROKERS" $(BENCH_RESTART_FLAGS); \
+	else \
+		trap 'scripts/kafka/kafka-down.sh' EXIT; scripts/kafka/kafka-up.sh && \
+		$(GO) run ./scripts/restartbench -bin $(BIN) -brokers 127.0.0.1:$${KAFKA_PORT:-29092} $(BENCH_RESTART_FLAGS); \
+	fi
