@@ -534,6 +534,9 @@ func TestAdvManyConcurrentClaims(t *testing.T) {
 		h.clock.Set(now)
 		waitCounter(t, func() float64 { return float64(tail.metrics.Counts().Pages) }, 2)
 	}
+	// Two sweeps: one began after the clock's last move, and reads the
+	// points between polls.
+	waitCounter(t, func() float64 { return testutil.ToFloat64(tail.metrics.Sweeps) }, 2)
 	cancel()
 	if err := <-tailErr; err != nil {
 		t.Fatal(err)
