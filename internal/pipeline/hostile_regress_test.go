@@ -1,7 +1,9 @@
 package pipeline_test
 
 import (
+	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,4 +54,48 @@ func TestRunFutureTime(t *testing.T) {
 	}
 	// The vehicle's history keeps coming by gap fills and sweeps.
 	checkPublished(t, h, t0.Add(-20*time.Minute), now.Add(-2*time.Minute), v)
+}
+
+// TestBackfillOversizedRecord: a record whose event exceeds the topic's
+// max.message.bytes (1.2 MB of extras) was MESSAGE_TOO_LARGE, fatal: the
+// backfill stopped at its page on every rerun. It is now a dead letter
+// (too_large, its value cut to fit, its id kept) and the rest is published.
+func TestBackfillOversizedRecord(t *testing.T) {
+	h := newHarness(t, clean(1, 2), t0, nil)
+	from, to := t0.Add(-time.Hour), t0
+	victim := h.sim.Points(h.sim.Vehicles()[0].ID, from, to)[7].ID
+	blob, _ := json.Marshal(map[string]string{"blob": strings.Repeat("x", 1_200_000)})
+	rw := func(_ bool, item map[string]json.RawMessage) {
+		if strings.Contains(string(item["id"]), victim) {
+			item["extras"] = blob
+		}
+	}
+	h.rewrite.Store(&rw)
+	if _, err := h.pipe.Backfill(context.Background(), from, to); err != nil {
+		t.Fatalf("backfill with one oversized record: %v", err)
+	}
+	_, dlq := deadLetterCounts(h)
+	found := false
+	for _, r := range dlq {
+		if verify.Header(r, "catena-id") != victim {
+			continue
+		}
+		found = true
+		if code := verify.Header(r, "catena-error-code"); code != "too_large" {
+			t.Errorf("dead letter code %q, want too_large", code)
+		}
+		if reason := verify.Header(r, "catena-error"); !strings.Contains(reason, "bytes") || !strings.Contains(reason, "cut") {
+			t.Errorf("dead letter reason %q: want the size and that the value was cut", reason)
+		}
+	}
+	if !found {
+		t.Fatalf("the oversized record %s is not in the dead-letter topic", victim)
+	}
+	n := idCounts(h)
+	valid, _ := h.truth(from, to, t0)
+	for id := range valid {
+		if id != victim && n[id] != 1 {
+			t.Errorf("record %s published %d times, want 1", id, n[id])
+		}
+	}
 }

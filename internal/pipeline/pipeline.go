@@ -112,7 +112,7 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg:    cfg,
 		log:    cfg.Logger,
 		m:      cfg.Metrics,
-		stages: &stages{enc: cfg.Encoder, enr: cfg.Enricher, future: cfg.FutureTolerance},
+		stages: &stages{enc: cfg.Encoder, enr: cfg.Enricher, future: cfg.FutureTolerance, maxRecord: cfg.Sink.RecordLimit()},
 	}, nil
 }
 

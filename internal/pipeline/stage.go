@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/catena-bridge/catena-bridge/internal/avro"
@@ -47,6 +48,10 @@ type stages struct {
 	enc    *avro.Encoder
 	enr    *geo.Enricher
 	future time.Duration // how far ahead of the bridge's clock occurred_at may be
+	// maxRecord is the largest record the topics take (key, value and
+	// headers; sink.RecordLimit), 0 for no limit. A larger event is a dead
+	// letter, and a larger dead letter's value is cut to fit.
+	maxRecord int
 }
 
 // page is one API page after the stages: what to commit and what it was.
@@ -175,6 +180,13 @@ func (s *stages) one(p *page, raw json.RawMessage, loc *record.Location, err err
 		s.deadLetter(p, raw, loc, fmt.Errorf("encode avro: %w", err), ingestedAt, markAlways{}, owner{})
 		return
 	}
+	if size := eventSize(len(p.arena)-keyStart, loc); s.maxRecord > 0 && size > s.maxRecord {
+		p.arena = p.arena[:keyStart]
+		err := &record.Invalid{Field: "record", Value: strconv.Itoa(size) + " bytes", Reason: record.ReasonTooLarge,
+			Msg: "the event is larger than the topics take (" + strconv.Itoa(s.maxRecord) + " bytes, from max.message.bytes)"}
+		s.deadLetter(p, raw, loc, err, ingestedAt, markAlways{}, owner{})
+		return
+	}
 	ev := sink.Event{
 		Key:    p.arena[keyStart:start:start],
 		Value:  p.arena[start:len(p.arena):len(p.arena)],
@@ -189,6 +201,13 @@ func (s *stages) one(p *page, raw json.RawMessage, loc *record.Location, err err
 		p.published = append(p.published, published{vehicleID: ev.VehicleID, id: id, at: at})
 	}
 	p.batch.Events = append(p.batch.Events, ev)
+}
+
+// eventSize is a bound on the size of an event's record: its key and value
+// (kv bytes together) and its headers.
+func eventSize(kv int, loc *record.Location) int {
+	const headerNames = len(sink.HeaderID + sink.HeaderSource + sink.HeaderVehicleID + sink.HeaderOccurredAt)
+	return kv + headerNames + len(loc.ID) + len(loc.SourceName) + len(deref(loc.VehicleID)) + len(time.RFC3339Nano)
 }
 
 // markAlways admits every record: an encode failure of an id already marked
@@ -227,7 +246,17 @@ func (s *stages) deadLetter(p *page, raw json.RawMessage, loc *record.Location, 
 	if errors.As(err, &inv) {
 		code = inv.Reason
 	}
-	dl := sink.DeadLetter{Value: raw, ID: loc.ID, Reason: err.Error(), Code: code,
+	value := []byte(raw)
+	reason := err.Error()
+	if s.maxRecord > 0 && len(value)+len(reason)+len(loc.ID)+len(loc.FleetID)+200 > s.maxRecord {
+		// The raw record cannot go to the dead-letter topic whole: its
+		// start does, the header says so, and the id header keeps it
+		// findable.
+		keep := max(0, s.maxRecord-len(reason)-len(loc.ID)-len(loc.FleetID)-300)
+		reason += " (value cut to its first " + strconv.Itoa(keep) + " of " + strconv.Itoa(len(value)) + " bytes)"
+		value = value[:keep]
+	}
+	dl := sink.DeadLetter{Value: value, ID: loc.ID, Reason: reason, Code: code,
 		VehicleID: deref(loc.VehicleID), OccurredAt: eventTime(loc)}
 	if loc.FleetID != "" {
 		dl.Key = []byte(loc.FleetID)

@@ -23,6 +23,7 @@ const (
 	ReasonBadNumber        = "bad_number"        // a number field that is neither a number nor a numeric string
 	ReasonBadType          = "bad_type"          // any other field with the wrong JSON type
 	ReasonFutureTime       = "future_time"       // occurred_at further ahead of the bridge's clock than the tolerance (CheckFuture)
+	ReasonTooLarge         = "too_large"         // the event is larger than the topic takes (max.message.bytes)
 )
 
 // Invalid is the error returned by Decode and Validate: the record cannot be

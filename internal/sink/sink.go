@@ -44,7 +44,8 @@ type Sink struct {
 	pending *pending   // a transaction a failed attempt left behind, nil when none
 	fenced  error      // sticky fencing error, wraps ErrFenced
 
-	ready atomic.Pointer[readyState]
+	ready       atomic.Pointer[readyState]
+	recordLimit atomic.Int64 // see RecordLimit
 }
 
 type readyState struct{ err error }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -105,7 +106,11 @@ func (s *Sink) EnsureTopics(ctx context.Context) error {
 					"topic", w.topic, "partitions", got, "configured", w.partitions)
 			}
 		}
-		return s.checkCheckpointTopic(ctx, adm)
+		if err := s.checkCheckpointTopic(ctx, adm); err != nil {
+			return err
+		}
+		s.readRecordLimit(ctx, adm)
+		return nil
 	})
 }
 
@@ -141,6 +146,43 @@ func (s *Sink) checkCheckpointTopic(ctx context.Context, adm *kadm.Client) error
 	}
 	return nil
 }
+
+// producerBatchMax is franz-go's default ProducerBatchMaxBytes, which the
+// Sink keeps: no record larger than it can be produced, whatever the topic
+// allows.
+const producerBatchMax = 1_000_012
+
+// recordOverhead is what a record batch adds around one record's key, value
+// and headers: the batch header (61 bytes), the record's framing and the
+// header names, rounded up.
+const recordOverhead = 512
+
+// readRecordLimit sets RecordLimit from the events and dead-letter topics'
+// max.message.bytes (the producer's batch limit when they cannot be read).
+func (s *Sink) readRecordLimit(ctx context.Context, adm *kadm.Client) {
+	limit := producerBatchMax
+	rcs, err := adm.DescribeTopicConfigs(ctx, s.cfg.Topic, s.cfg.DLQTopic())
+	if err != nil {
+		s.log.Warn("kafka: describe topic configs for max.message.bytes; assuming the producer's limit", "err", err, "limit", limit)
+	}
+	for _, rc := range rcs {
+		for _, c := range rc.Configs {
+			if c.Key != "max.message.bytes" || c.Value == nil {
+				continue
+			}
+			if n, err := strconv.Atoi(*c.Value); err == nil && n < limit {
+				limit = n
+			}
+		}
+	}
+	s.recordLimit.Store(int64(limit - recordOverhead))
+}
+
+// RecordLimit returns the largest key, value and headers, together, of a
+// record the Sink can produce to the events and dead-letter topics: their
+// max.message.bytes, or the producer's batch limit if smaller, less a
+// record's framing. It is known after EnsureTopics; 0 before.
+func (s *Sink) RecordLimit() int { return int(s.recordLimit.Load()) }
 
 // visibleWait bounds how long EnsureTopics waits for topics it created to
 // show in metadata; visiblePoll is how often it looks.
