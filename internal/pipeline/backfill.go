@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	"github.com/catena-bridge/catena-bridge/internal/catena"
 	"github.com/catena-bridge/catena-bridge/internal/dedup"
 	"github.com/catena-bridge/catena-bridge/internal/ledger"
+	"github.com/catena-bridge/catena-bridge/internal/record"
 	"github.com/catena-bridge/catena-bridge/internal/sink"
 )
 
@@ -148,21 +152,44 @@ func (p *Pipeline) Backfill(ctx context.Context, from, to time.Time) (BackfillRe
 	p.m.Vehicles.WithLabelValues("done").Set(float64(done.Load()))
 	log.Info("backfill starting", "vehicles", len(vehicles), "already_done", done.Load(), "concurrency", p.cfg.Concurrency)
 
+	var failed vehicleFailures
 	err = p.withCommitter(ctx, func(ctx context.Context, c *committer) error {
 		stopProgress := p.progress(ctx, "backfill", func() []any {
-			return []any{"vehicles_done", done.Load(), "vehicles", len(vehicles)}
+			return []any{"vehicles_done", done.Load(), "vehicles", len(vehicles), "vehicles_failed", failed.len()}
 		})
 		defer stopProgress()
 		err := forEach(ctx, p.cfg.Concurrency, todo, func(ctx context.Context, v catena.Vehicle) error {
 			w := catena.Window{From: claim.From, To: claim.To}
-			if err := p.backfillVehicle(ctx, c, j.view, prefix, v, w, progress[v.ID].At, sets[v.ID]); err != nil {
+			err := p.backfillVehicle(ctx, c, j.view, prefix, v, w, progress[v.ID].At, sets[v.ID])
+			switch {
+			case err == nil:
+			case isSinkErr(err) || ctx.Err() != nil:
 				return err
+			case vehicleGone(err):
+				// The API no longer serves the vehicle: it has nothing
+				// more to backfill, which is not a failure.
+				p.m.VehiclesSkipped.WithLabelValues("gone").Inc()
+				log.Warn("vehicle's history refused (403/404): the vehicle is gone; skipping it", "vehicle", v.ID, "err", err)
+				gone := &sink.Batch{Checkpoints: []sink.Checkpoint{checkpoint(prefix+"v/"+v.ID, vehicleProgress{Done: true, Gone: true})}}
+				if err := c.commit(commitCtx(ctx), gone); err != nil {
+					return &sinkError{fmt.Errorf("commit the progress of vehicle %s: %w", v.ID, err)}
+				}
+			default:
+				// One vehicle's failure stops no other: it is listed at
+				// the end, and a rerun retries it from its checkpoint.
+				p.m.VehicleErrors.WithLabelValues("backfill").Inc()
+				log.Error("vehicle's history keeps failing; going on with the others", "vehicle", v.ID, "err", err)
+				failed.add(v.ID, err)
+				return nil
 			}
 			p.m.Vehicles.WithLabelValues("done").Set(float64(done.Add(1)))
 			return nil
 		})
 		if err != nil {
 			return err
+		}
+		if failed.len() > 0 {
+			return failed.err(len(vehicles))
 		}
 		return c.commit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{
 			checkpoint(prefix+"done", backfillDone{Vehicles: len(vehicles), DoneAt: time.Now().UTC()})}})
@@ -186,26 +213,95 @@ func newWindowSet() *dedup.Set { return dedup.NewSet(catena.MaxHistoryWindow) }
 // backfillVehicle walks one vehicle's history over what the job owns of w,
 // from pos, committing each page with the checkpoint that moves past it.
 // set holds the ids the window at pos published before a restart (nil when
-// it starts afresh).
+// it starts afresh). A failure is retried from where the walk stands
+// (retryVehicle).
 func (p *Pipeline) backfillVehicle(ctx context.Context, c *committer, view *ledger.View, prefix string, v catena.Vehicle, w catena.Window, pos walkPos, set *dedup.Set) error {
 	key := prefix + "v/" + v.ID
 	if set == nil {
 		set = newWindowSet()
 	}
 	spans := fetchSpans(view, deref(v.FleetID), w)
-	return p.walk(ctx, v.ID, spans, pos, true, func(items []json.RawMessage, next walkPos, done bool) error {
+	page := func(items []json.RawMessage, next walkPos, done bool) error {
 		out := p.stages.run(items, p.cfg.Now().UTC(), setMarker{set}, owner{view: view, fleet: deref(v.FleetID)})
 		out.batch.Checkpoints = append(out.batch.Checkpoints, checkpoint(key, vehicleProgress{At: next, Done: done}))
 		if err := c.commit(commitCtx(ctx), &out.batch); err != nil {
 			return &sinkError{fmt.Errorf("commit backfill page of vehicle %s: %w", v.ID, err)}
 		}
 		p.account("backfill", out)
+		pos = next
 		if next.Cursor == "" {
 			set = newWindowSet() // the next window's records are all new to it
 		}
 		return nil
-	})
+	}
+	return p.retryVehicle(ctx, v.ID, func() error { return p.walk(ctx, v.ID, spans, pos, true, page) })
 }
+
+// vehicleAttempts is how many times a backfill tries one vehicle's history
+// (an unavailable API is waited out inside each attempt, up to OutageMax).
+const vehicleAttempts = 3
+
+// retryVehicle runs fn, a walk over one vehicle's history that resumes
+// where the previous attempt stopped, up to vehicleAttempts times with
+// backoff (OutageRetryInterval, doubling). Sink errors, cancellation and a
+// vehicle the API refuses (vehicleRefused) return at once.
+func (p *Pipeline) retryVehicle(ctx context.Context, vehicle string, fn func() error) error {
+	wait := p.cfg.OutageRetryInterval
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || isSinkErr(err) || ctx.Err() != nil || vehicleRefused(err) || attempt == vehicleAttempts {
+			return err
+		}
+		p.m.VehicleErrors.WithLabelValues("backfill_attempt").Inc()
+		p.log.Warn("vehicle's history failed; trying again", "vehicle", vehicle, "attempt", attempt, "wait", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+		wait *= 2
+	}
+}
+
+// vehicleFailures collects the vehicles a backfill could not finish.
+type vehicleFailures struct {
+	mu   sync.Mutex
+	errs map[string]error
+}
+
+func (f *vehicleFailures) add(vehicle string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.errs == nil {
+		f.errs = map[string]error{}
+	}
+	f.errs[vehicle] = err
+}
+
+func (f *vehicleFailures) len() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.errs)
+}
+
+// err lists the failed vehicles, sorted, with their errors.
+func (f *vehicleFailures) err(total int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ids := slices.Sorted(maps.Keys(f.errs))
+	errs := make([]error, 0, len(ids))
+	for _, id := range ids {
+		errs = append(errs, fmt.Errorf("vehicle %s: %w", id, f.errs[id]))
+	}
+	return fmt.Errorf("%w: %d of %d vehicles failed (every other vehicle is done; run the same command again to retry these):\n%w",
+		ErrIncomplete, len(ids), total, errors.Join(errs...))
+}
+
+// ErrIncomplete is wrapped by the error of a backfill that finished every
+// vehicle it could and failed on some.
+var ErrIncomplete = errors.New("backfill incomplete")
 
 // setMarker marks ids in a set owned by one goroutine.
 type setMarker struct{ s *dedup.Set }
@@ -234,6 +330,13 @@ func (p *Pipeline) listVehicles(ctx context.Context) ([]catena.Vehicle, error) {
 			return out, nil
 		}
 		for _, v := range pg.Items {
+			if !record.IsUUID(v.ID) {
+				// A history request could not name it; one such entry
+				// must not fail the job.
+				p.m.VehiclesSkipped.WithLabelValues("bad_id").Inc()
+				p.log.Warn("vehicle list entry without a usable id; skipping it", "id", v.ID, "fleet_id", deref(v.FleetID))
+				continue
+			}
 			if !seen[v.ID] {
 				seen[v.ID] = true
 				out = append(out, catena.Vehicle{ID: v.ID, FleetID: v.FleetID})

@@ -77,6 +77,7 @@ type backfillDone struct {
 type vehicleProgress struct {
 	At   walkPos `json:"at"`
 	Done bool    `json:"done,omitempty"`
+	Gone bool    `json:"gone,omitempty"` // done because the API refused its history (403/404)
 }
 
 type sweepMark struct {

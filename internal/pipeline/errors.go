@@ -39,3 +39,10 @@ func vehicleRefused(err error) bool {
 	}
 	return false
 }
+
+// vehicleGone reports an API answer that the vehicle is no longer served
+// (403, 404): it has no more history to fetch, which is not a failure.
+func vehicleGone(err error) bool {
+	var ae *catena.APIError
+	return vehicleRefused(err) && errors.As(err, &ae) && (ae.Status == 403 || ae.Status == 404)
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -59,6 +60,8 @@ type harness struct {
 	descending      atomic.Bool                                                        // the API pages history newest first (the contract states no order)
 	hide            atomic.Pointer[func(vehicleID string, occurredAt time.Time) bool]  // the API leaves out matching location items (not yet reported)
 	fail            atomic.Pointer[func(r *http.Request) bool]                         // the API answers 503 to matching requests
+	answer          atomic.Pointer[func(r *http.Request) int]                          // the API answers this status (0: as usual), with an error body
+	vehicleList     atomic.Pointer[func(items []json.RawMessage) []json.RawMessage]    // the API's vehicle list, edited
 	rewrite         atomic.Pointer[func(latest bool, item map[string]json.RawMessage)] // the API serves location items edited by it
 }
 
@@ -101,6 +104,31 @@ func newHarness(t testing.TB, simCfg catenasim.Config, start time.Time, tune fun
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
 			w.Write([]byte(`{"code":400,"message":"Bad Request","detail":"Invalid cursor value"}`))
+			return
+		}
+		if f := h.answer.Load(); f != nil {
+			if code := (*f)(r); code != 0 {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(code)
+				fmt.Fprintf(w, `{"code":%d,"message":%q}`, code, http.StatusText(code))
+				return
+			}
+		}
+		if f := h.vehicleList.Load(); f != nil && strings.HasSuffix(r.URL.Path, "/telematics/vehicles") {
+			rec := httptest.NewRecorder()
+			sim.ServeHTTP(rec, r)
+			var env map[string]json.RawMessage
+			if rec.Code == 200 && json.Unmarshal(rec.Body.Bytes(), &env) == nil {
+				var items []json.RawMessage
+				json.Unmarshal(env["items"], &items)
+				env["items"], _ = json.Marshal((*f)(items))
+				b, _ := json.Marshal(env)
+				w.Header().Set("Content-Type", "application/json")
+				w.Write(b)
+				return
+			}
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
 			return
 		}
 		if f := h.fail.Load(); f != nil && (*f)(r) {

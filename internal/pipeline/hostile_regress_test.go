@@ -3,11 +3,17 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/catena-bridge/catena-bridge/internal/catenasim"
+	"github.com/catena-bridge/catena-bridge/internal/pipeline"
 	"github.com/catena-bridge/catena-bridge/internal/verify"
 )
 
@@ -98,4 +104,121 @@ func TestBackfillOversizedRecord(t *testing.T) {
 			t.Errorf("record %s published %d times, want 1", id, n[id])
 		}
 	}
+}
+
+// forVehicle matches the API's history requests of one vehicle.
+func forVehicle(v string) func(r *http.Request) bool {
+	return func(r *http.Request) bool {
+		return r.URL.Query().Get("only_latest") == "false" && slices.Contains(r.URL.Query()["vehicle_ids"], v)
+	}
+}
+
+// TestBackfillOneBadVehicle: one vehicle whose history fails for good, one
+// the API no longer serves (404), and vehicle list entries without a usable
+// id stopped the whole backfill on every rerun. Now every other vehicle is
+// published, the backfill exits with an error listing the failing vehicle
+// only, and a rerun once it recovers publishes it and finishes; the gone
+// vehicle is skipped, not failed.
+func TestBackfillOneBadVehicle(t *testing.T) {
+	tune := func(c *pipeline.Config) {
+		c.OutageMax, c.OutageRetryInterval = 50*time.Millisecond, 5*time.Millisecond
+	}
+	h := newHarness(t, clean(2, 3), t0, tune)
+	h.retryMaxElapsed = 20 * time.Millisecond
+	h.start(tune)
+	vs := h.sim.Vehicles()
+	failing, gone := vs[1].ID, vs[4].ID
+	isFailing, isGone := forVehicle(failing), forVehicle(gone)
+	answer := func(r *http.Request) int {
+		switch {
+		case isFailing(r):
+			return http.StatusBadGateway
+		case isGone(r):
+			return http.StatusNotFound
+		}
+		return 0
+	}
+	h.answer.Store(&answer)
+	list := func(items []json.RawMessage) []json.RawMessage {
+		return append(items, json.RawMessage(`{"id":"","fleet_id":null}`), json.RawMessage(`{"id":"not-a-uuid","fleet_id":null}`))
+	}
+	h.vehicleList.Store(&list)
+
+	from, to := t0.Add(-2*time.Hour), t0
+	_, err := h.pipe.Backfill(context.Background(), from, to)
+	if !errors.Is(err, pipeline.ErrIncomplete) || !strings.Contains(err.Error(), failing) || strings.Contains(err.Error(), gone) {
+		t.Fatalf("backfill with one failing vehicle: %v; want ErrIncomplete naming %s only", err, failing)
+	}
+	if n := testutil.ToFloat64(h.metrics.VehiclesSkipped.WithLabelValues("gone")); n != 1 {
+		t.Errorf("vehicles skipped as gone: %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(h.metrics.VehiclesSkipped.WithLabelValues("bad_id")); n != 2 {
+		t.Errorf("vehicles skipped for a bad id: %v, want 2", n)
+	}
+	// The failing vehicle recovers: the rerun fetches it alone.
+	answer2 := func(r *http.Request) int {
+		if isGone(r) {
+			return http.StatusNotFound
+		}
+		return 0
+	}
+	h.answer.Store(&answer2)
+	h.start(tune)
+	if _, err := h.pipe.Backfill(context.Background(), from, to); err != nil {
+		t.Fatalf("rerun after the vehicle recovered: %v", err)
+	}
+	n := idCounts(h)
+	valid, _ := h.truth(from, to, t0)
+	for id, p := range valid {
+		want := 1
+		if p.VehicleID == gone {
+			want = 0
+		}
+		if n[id] != want {
+			t.Errorf("record %s of vehicle %s published %d times, want %d", id, p.VehicleID, n[id], want)
+		}
+	}
+}
+
+// TestRunOneFailingVehicle: one vehicle whose history answers 502 for good
+// ended every sweep: the sweep mark never moved, the dedup horizon stood
+// still and the id set grew without limit. Now the sweeps complete for the
+// others and the vehicle owes its range; it is retried with backoff, and
+// once it recovers (after a restart, here) its owed range is published,
+// each record once.
+func TestRunOneFailingVehicle(t *testing.T) {
+	tune := liveTune(50 * time.Millisecond)
+	h := newHarness(t, clean(1, 3), t0, tune)
+	h.retryMaxElapsed = 20 * time.Millisecond
+	h.start(tune)
+	v := h.sim.Vehicles()[0].ID
+	isV := forVehicle(v)
+	answer := func(r *http.Request) int {
+		if isV(r) {
+			return http.StatusBadGateway
+		}
+		return 0
+	}
+	h.answer.Store(&answer)
+	now := t0
+	runSteps(t, h, &now, 10)
+	if n := testutil.ToFloat64(h.metrics.Sweeps); n < 3 {
+		t.Errorf("%v sweeps completed with one failing vehicle", n)
+	}
+	if n := testutil.ToFloat64(h.metrics.VehiclesFailing); n != 1 {
+		t.Errorf("vehicles_failing = %v, want 1", n)
+	}
+	var others []string
+	for _, x := range h.sim.Vehicles()[1:] {
+		others = append(others, x.ID)
+	}
+	checkPublished(t, h, t0.Add(-30*time.Minute), now.Add(-2*time.Minute), others...)
+
+	h.answer.Store(nil) // it recovers; the restart reads what it owes
+	h.start(tune)
+	runSteps(t, h, &now, 3)
+	if n := testutil.ToFloat64(h.metrics.VehiclesFailing); n != 0 {
+		t.Errorf("vehicles_failing after recovery = %v, want 0", n)
+	}
+	checkPublished(t, h, t0.Add(-30*time.Minute), now.Add(-2*time.Minute))
 }

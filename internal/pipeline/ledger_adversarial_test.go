@@ -314,7 +314,7 @@ func TestAdvSplitGapSecondWindowRetry(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- h.pipe.Run(ctx) }()
-	waitCounter(t, func() float64 { return testutil.ToFloat64(h.metrics.PollErrors) }, 2)
+	waitCounter(t, func() float64 { return testutil.ToFloat64(h.metrics.VehicleErrors.WithLabelValues("gap")) }, 2)
 	waitSweeps(t, h, 2) // the horizon moves past the second window's first page
 	waitPages(t, h, 2)
 	h.refuseCursors.Store(1) // the saved cursor has expired

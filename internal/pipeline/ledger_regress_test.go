@@ -241,7 +241,7 @@ func TestRunGapRetry(t *testing.T) {
 	h.fail.Store(&failPage2)
 	h.hide.Store(nil)
 	pollErrs := func() float64 { return float64(h.metrics.Counts().Pages) }
-	waitCounter(t, func() float64 { return testutil.ToFloat64(h.metrics.PollErrors) }, 2)
+	waitCounter(t, func() float64 { return testutil.ToFloat64(h.metrics.VehicleErrors.WithLabelValues("gap")) }, 2)
 	waitCounter(t, pollErrs, 3) // polls evict by the horizon meanwhile
 	h.refuseCursors.Store(1)    // the saved cursor has expired
 	h.fail.Store(nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,7 +32,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	scope := LiveScope(p.cfg.FleetIDs, p.cfg.FleetRefs)
 	prefix := runPrefix + scope + "/"
 	log := p.log.With("scope", scope)
-	st := &liveState{set: dedup.NewSet(dedupBucket), vehicles: map[string]*vehicleState{}}
+	st := &liveState{m: p.m, set: dedup.NewSet(dedupBucket), vehicles: map[string]*vehicleState{}}
 
 	want := ledger.Claim{Job: "run-" + scope, FleetIDs: p.cfg.FleetIDs, FleetRefs: p.cfg.FleetRefs}
 	loaded := false
@@ -157,6 +158,11 @@ func (l *live) loop(ctx context.Context, firstStart bool) error {
 	startSweep := func() {
 		sweeping = true
 		vehicles := st.active(st.sweepFrom(p.cfg.Now(), p.cfg.Lookback))
+		for _, v := range st.owing() {
+			if !slices.Contains(vehicles, v) {
+				vehicles = append(vehicles, v)
+			}
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -14,6 +14,7 @@ import (
 // published that the API can still return, and per vehicle what it
 // published and saw last. The poll loop and the sweep share it.
 type liveState struct {
+	m         *Metrics // for the failing-vehicles gauge; nil in tests
 	mu        sync.Mutex
 	set       *dedup.Set
 	vehicles  map[string]*vehicleState
@@ -53,6 +54,15 @@ type vehicleState struct {
 	// old history, so a page that fails and a window read again (the
 	// API refused the saved cursor) would otherwise publish it twice.
 	gapIDs *dedup.Set
+
+	// Owed is the start of the oldest sweep window this vehicle's history
+	// failed in: its next sweep reads from there, so a failure leaves no
+	// hole however long it lasts. owedIDs holds, while that sweep runs, the
+	// vehicle's ids published since Owed (read back from the topics: the
+	// shared set has evicted the older ones).
+	Owed    time.Time `json:"owed,omitzero"`
+	owedIDs *dedup.Set
+	fault   vehicleFault
 }
 
 // gapProgress is a gap fill under way: its walk over [From, To) of the
@@ -99,7 +109,7 @@ func (s *liveState) mark(id dedup.ID, at time.Time, vehicle string) bool {
 		return s.set.Add(id, at)
 	}
 	seen := v.known && v.newest == id || slices.Contains(v.ids, id) ||
-		v.gapIDs != nil && v.gapIDs.Contains(id, at)
+		v.gapIDs != nil && v.gapIDs.Contains(id, at) || v.owedIDs != nil && v.owedIDs.Contains(id, at)
 	if !seen {
 		seen = !s.set.Add(id, at)
 	}

@@ -13,24 +13,27 @@ import (
 // Metrics are the pipeline's Prometheus metrics, registered on an injected
 // registry (namespace catena_bridge).
 type Metrics struct {
-	Fetched      *prometheus.CounterVec   // records read from the API, by mode
-	Published    prometheus.Counter       // events committed to the topic
-	Duplicates   prometheus.Counter       // records skipped as already published
-	Elsewhere    prometheus.Counter       // records left to the job whose earlier claim owns them
-	Restored     prometheus.Counter       // records read back from the topics to rebuild dedup state
-	DeadLetters  *prometheus.CounterVec   // records committed to the DLQ, by reason code
-	Pages        *prometheus.CounterVec   // API pages processed, by mode
-	Transactions prometheus.Counter       // Kafka transactions committed
-	CommitTime   prometheus.Histogram     // time to commit one transaction
-	EventLag     prometheus.Gauge         // ingested_at − occurred_at of the newest published event, seconds
-	PollErrors   prometheus.Counter       // live polls or sweeps that failed and will be retried
-	Sweeps       prometheus.Counter       // live sweeps completed
-	Vehicles     *prometheus.GaugeVec     // backfill vehicles, by state (total, done)
-	DedupIDs     prometheus.Gauge         // ids the live tail holds to drop repeats
-	Tracked      prometheus.Gauge         // vehicles whose last published point the live tail keeps
-	APIRequests  *prometheus.CounterVec   // API HTTP attempts, by endpoint and status
-	APIRetries   *prometheus.CounterVec   // API retries, by endpoint and status
-	APILatency   *prometheus.HistogramVec // API attempt latency, by endpoint
+	Fetched         *prometheus.CounterVec   // records read from the API, by mode
+	Published       prometheus.Counter       // events committed to the topic
+	Duplicates      prometheus.Counter       // records skipped as already published
+	Elsewhere       prometheus.Counter       // records left to the job whose earlier claim owns them
+	Restored        prometheus.Counter       // records read back from the topics to rebuild dedup state
+	VehicleErrors   *prometheus.CounterVec   // one vehicle's history failing, by stage
+	VehiclesSkipped *prometheus.CounterVec   // vehicles skipped, by reason (gone, bad_id)
+	VehiclesFailing prometheus.Gauge         // live: vehicles whose history is failing now
+	DeadLetters     *prometheus.CounterVec   // records committed to the DLQ, by reason code
+	Pages           *prometheus.CounterVec   // API pages processed, by mode
+	Transactions    prometheus.Counter       // Kafka transactions committed
+	CommitTime      prometheus.Histogram     // time to commit one transaction
+	EventLag        prometheus.Gauge         // ingested_at − occurred_at of the newest published event, seconds
+	PollErrors      prometheus.Counter       // live polls or sweeps that failed and will be retried
+	Sweeps          prometheus.Counter       // live sweeps completed
+	Vehicles        *prometheus.GaugeVec     // backfill vehicles, by state (total, done)
+	DedupIDs        prometheus.Gauge         // ids the live tail holds to drop repeats
+	Tracked         prometheus.Gauge         // vehicles whose last published point the live tail keeps
+	APIRequests     *prometheus.CounterVec   // API HTTP attempts, by endpoint and status
+	APIRetries      *prometheus.CounterVec   // API retries, by endpoint and status
+	APILatency      *prometheus.HistogramVec // API attempt latency, by endpoint
 
 	apiErr atomic.Pointer[apiState] // outcome of the last API attempt, for readiness
 }
@@ -42,11 +45,17 @@ type apiState struct{ err error }
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	const ns = "catena_bridge"
 	m := &Metrics{
-		Fetched:      prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "records_fetched_total", Help: "Records read from the Catena API."}, []string{"mode"}),
-		Published:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "events_published_total", Help: "Events committed to the events topic."}),
-		Duplicates:   prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_duplicate_total", Help: "Records skipped because their id was already published."}),
-		Elsewhere:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_claimed_elsewhere_total", Help: "Records skipped because an earlier claim in the topic's ledger owns them (another job publishes them)."}),
-		Restored:     prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "restore_records_read_total", Help: "Records read back from the events and dead-letter topics to rebuild dedup state on start."}),
+		Fetched:    prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "records_fetched_total", Help: "Records read from the Catena API."}, []string{"mode"}),
+		Published:  prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "events_published_total", Help: "Events committed to the events topic."}),
+		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_duplicate_total", Help: "Records skipped because their id was already published."}),
+		Elsewhere:  prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_claimed_elsewhere_total", Help: "Records skipped because an earlier claim in the topic's ledger owns them (another job publishes them)."}),
+		Restored:   prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "restore_records_read_total", Help: "Records read back from the events and dead-letter topics to rebuild dedup state on start."}),
+		VehicleErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "vehicle_errors_total",
+			Help: "Failures of one vehicle's history requests, by stage (backfill_attempt, backfill, sweep, gap); the others go on."}, []string{"stage"}),
+		VehiclesSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "vehicles_skipped_total",
+			Help: "Vehicles skipped: gone (history answers 403/404), bad_id (listed without a usable id)."}, []string{"reason"}),
+		VehiclesFailing: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "vehicles_failing",
+			Help: "Live tail: vehicles whose history is failing and retried with backoff."}),
 		DeadLetters:  prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "records_dead_lettered_total", Help: "Records committed to the dead-letter topic, by reason."}, []string{"reason"}),
 		Pages:        prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "pages_total", Help: "API pages processed."}, []string{"mode"}),
 		Transactions: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "transactions_committed_total", Help: "Kafka transactions committed."}),
@@ -62,7 +71,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		APILatency:   prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "api_request_duration_seconds", Help: "Catena API attempt latency.", Buckets: prometheus.DefBuckets}, []string{"endpoint"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Fetched, m.Published, m.Duplicates, m.Elsewhere, m.Restored, m.DeadLetters, m.Pages, m.Transactions,
+		reg.MustRegister(m.Fetched, m.Published, m.Duplicates, m.Elsewhere, m.Restored, m.VehicleErrors, m.VehiclesSkipped, m.VehiclesFailing, m.DeadLetters, m.Pages, m.Transactions,
 			m.CommitTime, m.EventLag, m.PollErrors, m.Sweeps, m.Vehicles, m.DedupIDs, m.Tracked, m.APIRequests, m.APIRetries, m.APILatency)
 	}
 	return m

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/catena-bridge/catena-bridge/internal/catena"
+	"github.com/catena-bridge/catena-bridge/internal/dedup"
 	"github.com/catena-bridge/catena-bridge/internal/record"
 	"github.com/catena-bridge/catena-bridge/internal/sink"
 )
@@ -83,6 +85,14 @@ func (l *live) poll(ctx context.Context, sweepFirst bool) error {
 			return err
 		}
 	}
+	seen := map[string]bool{}
+	for _, items := range pages {
+		for i := range items {
+			if v := items[i].loc.VehicleID; validVehicle(v) {
+				seen[*v] = true
+			}
+		}
+	}
 	for _, items := range pages {
 		if ctx.Err() != nil {
 			return ctx.Err() // stopping: pages not yet processed are fetched again next time
@@ -102,14 +112,17 @@ func (l *live) poll(ctx context.Context, sweepFirst bool) error {
 			}
 		}
 	}
-	return nil
+	if sweepFirst {
+		return nil
+	}
+	return l.resumeGaps(ctx, seen)
 }
 
 // fillGaps fetches, for each vehicle of a snapshot page whose newest point
 // lies more than GapThreshold after its last published one, the history in
 // between, so its track has no holes. A record that does not decode still
 // has its vehicle's gap filled when its vehicle_id and occurred_at are
-// usable.
+// usable. One vehicle's failing gap stops no other (gapFailed).
 func (l *live) fillGaps(ctx context.Context, items []decoded) error {
 	p := l.p
 	for i := range items {
@@ -118,10 +131,16 @@ func (l *live) fillGaps(ctx context.Context, items []decoded) error {
 			continue
 		}
 		v := *loc.VehicleID
+		if l.st.backingOff(v, time.Now()) {
+			continue
+		}
 		last, pending := l.st.lastHandled(v)
 		if pending != nil {
-			if err := l.gap(ctx, v, l.st.fleet(v), *pending); err != nil {
-				return err
+			if err := l.gap(ctx, v, *pending); err != nil {
+				if err := l.gapFailed(ctx, v, *pending, err); err != nil {
+					return err
+				}
+				continue
 			}
 			last, _ = l.st.lastHandled(v)
 		}
@@ -146,8 +165,27 @@ func (l *live) fillGaps(ctx context.Context, items []decoded) error {
 		// are dropped by dedup), to exclusive, so one microsecond past the
 		// newest.
 		g := gapProgress{At: walkPos{From: last}, To: newest.Add(time.Microsecond), StartIDs: l.st.idsAt(v)}
-		if err := l.gap(ctx, v, l.st.fleet(v), g); err != nil {
-			return err
+		if err := l.gap(ctx, v, g); err != nil {
+			if err := l.gapFailed(ctx, v, g, err); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// resumeGaps resumes the gaps under way of vehicles that are not in the
+// snapshot any more (fillGaps resumes the others): a gap left pending would
+// never end, and would pull every restart's read-back further into the past.
+func (l *live) resumeGaps(ctx context.Context, seen map[string]bool) error {
+	for v, g := range l.st.pendingGaps() {
+		if seen[v] || l.st.backingOff(v, time.Now()) {
+			continue
+		}
+		if err := l.gap(ctx, v, g); err != nil {
+			if err := l.gapFailed(ctx, v, g, err); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -155,13 +193,12 @@ func (l *live) fillGaps(ctx context.Context, items []decoded) error {
 
 // gap publishes a vehicle's history over a gap from where g stands,
 // committing with each page where the gap stands after it. Its ids are kept
-// until the gap is complete. An error of the vehicle's own (the API refuses
-// its request) is logged, and the gap left for the next poll.
-func (l *live) gap(ctx context.Context, vehicle, fleetID string, g gapProgress) error {
+// until the gap is complete.
+func (l *live) gap(ctx context.Context, vehicle string, g gapProgress) error {
 	p := l.p
 	l.st.gapSet(vehicle, g.StartIDs)
-	spans := fetchSpans(l.view, fleetID, catena.Window{From: g.At.From, To: g.To})
-	err := p.walk(ctx, vehicle, spans, g.At, false, func(items []json.RawMessage, next walkPos, done bool) error {
+	spans := fetchSpans(l.view, l.st.fleet(vehicle), catena.Window{From: g.At.From, To: g.To})
+	return p.walk(ctx, vehicle, spans, g.At, false, func(items []json.RawMessage, next walkPos, done bool) error {
 		step := &gapStep{vehicle: vehicle, next: &gapProgress{At: next, To: g.To, StartIDs: g.StartIDs}}
 		if done {
 			step.next = nil
@@ -170,34 +207,90 @@ func (l *live) gap(ctx context.Context, vehicle, fleetID string, g gapProgress) 
 		_, err := l.stage(ctx, "gap", page, p.cfg.Now().UTC(), step, l.vehicleFleet(vehicle, page))
 		return err
 	})
-	if err != nil && l.vehicleProblem(err, vehicle) {
-		return nil
+}
+
+// gapFailed handles a vehicle's failed gap fill: a sink error or a stop is
+// returned; a vehicle the API no longer serves (403, 404) has its gap
+// dropped; any other failure keeps the gap under way, to be resumed after a
+// backoff, while the other vehicles and the snapshot go on.
+func (l *live) gapFailed(ctx context.Context, vehicle string, g gapProgress, err error) error {
+	p := l.p
+	switch {
+	case isSinkErr(err) || ctx.Err() != nil:
+		return err
+	case vehicleGone(err):
+		p.m.VehiclesSkipped.WithLabelValues("gone").Inc()
+		l.log.Warn("gap fill refused (403/404): the vehicle is gone; dropping its gap", "vehicle", vehicle, "err", err)
+		return l.commitState(ctx, func() *sink.Checkpoint { return l.st.dropGap(l.prefix, vehicle) })
 	}
-	return err
+	l.st.keepGap(vehicle, g)
+	_, wait := l.st.failed(l.prefix, vehicle, time.Time{}, p.cfg.PollInterval, p.cfg.SweepInterval)
+	p.m.VehicleErrors.WithLabelValues("gap").Inc()
+	l.log.Warn("gap fill of one vehicle failed; the others go on, and the gap resumes after a backoff",
+		"vehicle", vehicle, "gap_from", g.At.From, "gap_to", g.To, "retry_in", wait, "err", err)
+	return nil
+}
+
+// commitState commits the checkpoint cp computes (nothing when it returns
+// nil), in order with the pages' checkpoints.
+func (l *live) commitState(ctx context.Context, cp func() *sink.Checkpoint) error {
+	l.order.Lock()
+	c := cp()
+	var req *commitReq
+	var err error
+	if c != nil {
+		req, err = l.c.submit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{*c}})
+	}
+	l.order.Unlock()
+	if err == nil && req != nil {
+		err = l.c.wait(req)
+	}
+	if err != nil {
+		return &sinkError{fmt.Errorf("commit vehicle state: %w", err)}
+	}
+	return nil
 }
 
 // sweep re-reads each vehicle's history from where the previous sweep's
-// Lookback began, Concurrency vehicles at a time, then records that it
-// swept.
+// Lookback began (or from what it owes), Concurrency vehicles at a time,
+// then records that it swept. A vehicle whose history fails owes the
+// window and is retried after a backoff; the sweep, and its mark, go on.
 func (l *live) sweep(ctx context.Context, vehicles []string) error {
 	p := l.p
 	now := p.cfg.Now().UTC()
 	w := catena.Window{From: l.st.sweepFrom(now, p.cfg.Lookback), To: now}
 	start := time.Now()
+	var failed atomic.Int64
 	err := forEach(ctx, p.cfg.Concurrency, vehicles, func(ctx context.Context, v string) error {
-		fleet := l.st.fleet(v)
-		err := p.walk(ctx, v, fetchSpans(l.view, fleet, w), walkPos{From: w.From}, false, func(items []json.RawMessage, _ walkPos, _ bool) error {
-			if len(items) == 0 {
-				return nil
-			}
-			page := decodeAll(items)
-			_, err := l.stage(ctx, "sweep", page, p.cfg.Now().UTC(), nil, l.vehicleFleet(v, page))
-			return err
-		})
-		if err != nil && l.vehicleProblem(err, v) {
-			return nil
+		if l.st.backingOff(v, time.Now()) {
+			return l.commitState(ctx, func() *sink.Checkpoint { return l.st.owe(l.prefix, v, w.From) })
 		}
-		return err
+		err := l.sweepVehicle(ctx, v, w)
+		switch {
+		case err == nil:
+			return l.commitState(ctx, func() *sink.Checkpoint { return l.st.recovered(l.prefix, v) })
+		case isSinkErr(err) || ctx.Err() != nil:
+			return err
+		case vehicleGone(err):
+			p.m.VehiclesSkipped.WithLabelValues("gone").Inc()
+			l.log.Warn("history refused (403/404): the vehicle is gone; skipping it", "vehicle", v, "err", err)
+			return l.commitState(ctx, func() *sink.Checkpoint { return l.st.recovered(l.prefix, v) })
+		}
+		failed.Add(1)
+		from := w.From
+		if o := l.st.owed(v); !o.IsZero() && o.Before(from) {
+			from = o
+		}
+		var wait time.Duration
+		cerr := l.commitState(ctx, func() *sink.Checkpoint {
+			cp, d := l.st.failed(l.prefix, v, from, p.cfg.PollInterval, p.cfg.SweepInterval)
+			wait = d
+			return cp
+		})
+		p.m.VehicleErrors.WithLabelValues("sweep").Inc()
+		l.log.Warn("sweep of one vehicle failed; the others go on, and it owes the window until a retry reads it",
+			"vehicle", v, "owes_from", from, "retry_in", wait, "err", err)
+		return cerr
 	})
 	if err != nil {
 		return err
@@ -213,8 +306,42 @@ func (l *live) sweep(ctx context.Context, vehicles []string) error {
 	}
 	l.st.swept(now)
 	p.m.Sweeps.Inc()
-	l.log.Info("sweep done", "vehicles", len(vehicles), "from", w.From, "took", time.Since(start).Round(time.Millisecond))
+	l.log.Info("sweep done", "vehicles", len(vehicles), "failed", failed.Load(), "from", w.From, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// sweepVehicle reads one vehicle's history over w, or from what it owes
+// when that is earlier: then the ids it published since are read back
+// first, for the shared set has evicted them.
+func (l *live) sweepVehicle(ctx context.Context, v string, w catena.Window) error {
+	p := l.p
+	from := w.From
+	if o := l.st.owed(v); !o.IsZero() && o.Before(from) {
+		from = o
+		set := newWindowSet()
+		// The API's clock and the wall clock may differ (the simulator's
+		// runs faster): the read starts as far back on the wall clock as
+		// from lies before the API's now, which is never too late.
+		since := time.Now().Add(from.Sub(p.cfg.Now()))
+		if _, err := p.restoreIDs(ctx, since, func(id dedup.ID, at time.Time, vehicle string) {
+			if vehicle == v && !at.Before(from) {
+				set.Add(id, at)
+			}
+		}); err != nil {
+			return err
+		}
+		l.st.setOwedIDs(v, set)
+	}
+	fleet := l.st.fleet(v)
+	return p.walk(ctx, v, fetchSpans(l.view, fleet, catena.Window{From: from, To: w.To}), walkPos{From: from}, false,
+		func(items []json.RawMessage, _ walkPos, _ bool) error {
+			if len(items) == 0 {
+				return nil
+			}
+			page := decodeAll(items)
+			_, err := l.stage(ctx, "sweep", page, p.cfg.Now().UTC(), nil, l.vehicleFleet(v, page))
+			return err
+		})
 }
 
 // vehicleFleet returns the vehicle's fleet: as its newest record named it,
@@ -237,15 +364,3 @@ func (l *live) vehicleFleet(vehicle string, page []decoded) string {
 // validVehicle reports whether a record's vehicle_id can key the tail's
 // state and a history request: Validate dead-letters the others.
 func validVehicle(id *string) bool { return id != nil && record.IsUUID(*id) }
-
-// vehicleProblem reports, and logs, an API error that concerns one
-// vehicle's history request; the tail goes on with the other vehicles rather
-// than failing every poll or sweep on it.
-func (l *live) vehicleProblem(err error, vehicle string) bool {
-	if !vehicleRefused(err) {
-		return false
-	}
-	l.p.m.PollErrors.Inc()
-	l.log.Error("history of one vehicle refused by the API; skipping it this time", "vehicle", vehicle, "err", err)
-	return true
-}
