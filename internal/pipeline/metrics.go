@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/catena-bridge/catena-bridge/internal/catena"
 )
 
 // Metrics are the pipeline's Prometheus metrics, registered on an injected
@@ -38,7 +41,11 @@ type Metrics struct {
 	apiErr atomic.Pointer[apiState] // outcome of the last API attempt, for readiness
 }
 
-type apiState struct{ err error }
+type apiState struct {
+	err   error
+	since time.Time // when the API started failing
+	hard  bool      // credentials rejected: no retry helps
+}
 
 // NewMetrics creates the metrics and registers them on reg (nil: not
 // registered, still usable).
@@ -77,24 +84,43 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// apiGrace is how long the API may keep failing (unreachable, 5xx) before
+// the bridge reports not ready: the client retries such failures, and one
+// of them is no reason to take the bridge out of a rollout.
+const apiGrace = 30 * time.Second
+
 // Request implements catena.Observer.
 func (m *Metrics) Request(endpoint string, status int, err error, d time.Duration) {
 	m.APIRequests.WithLabelValues(endpoint, statusLabel(status)).Inc()
 	m.APILatency.WithLabelValues(endpoint).Observe(d.Seconds())
-	// Unreachable or failing (429, 5xx): not ready. A 4xx is the request's
-	// fault, not the API's.
-	if status == 0 || status == 429 || status >= 500 {
-		m.apiErr.Store(&apiState{err})
-	} else {
+	switch {
+	case status == 401 || errors.Is(err, catena.ErrUnauthorized):
+		// Rejected credentials pass by no retry: not ready at once.
+		m.apiErr.Store(&apiState{err: err, since: time.Now(), hard: true})
+	case status == 0 || status >= 500:
+		since := time.Now()
+		if prev := m.apiErr.Load(); prev != nil && prev.err != nil && !prev.hard {
+			since = prev.since
+		}
+		m.apiErr.Store(&apiState{err: err, since: since})
+	default:
+		// An answer: the API is up. A 429 is its rate limit at work,
+		// another 4xx the request's fault.
 		m.apiErr.Store(&apiState{})
 	}
 }
 
-// APIReady returns nil when the last Catena API attempt reached a working
-// API (or none was made yet), or why not.
+// APIReady returns nil unless the API rejects the credentials, or has been
+// unreachable or failing (5xx) for apiGrace (30s) or more.
 func (m *Metrics) APIReady() error {
-	if s := m.apiErr.Load(); s != nil && s.err != nil {
+	s := m.apiErr.Load()
+	switch {
+	case s == nil || s.err == nil:
+		return nil
+	case s.hard:
 		return fmt.Errorf("catena api: %w", s.err)
+	case time.Since(s.since) >= apiGrace:
+		return fmt.Errorf("catena api failing for %v: %w", time.Since(s.since).Round(time.Second), s.err)
 	}
 	return nil
 }
