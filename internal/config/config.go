@@ -173,8 +173,8 @@ func (k *Kafka) ValidateReader() error {
 			errs = append(errs, fmt.Errorf("KAFKA_BROKERS item %q: want host:port", b))
 		}
 	}
-	if k.Topic == "" {
-		errs = append(errs, errors.New("KAFKA_TOPIC is empty"))
+	if err := checkTopic(k.Topic); err != nil {
+		errs = append(errs, err)
 	}
 	switch strings.ToUpper(k.SASLMechanism) {
 	case "":
@@ -314,6 +314,29 @@ func (a *Admin) Validate() error {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q: want text or json", a.LogFormat))
 	}
 	return errors.Join(errs...)
+}
+
+// maxTopic is Kafka's longest topic name (249) less the longest suffix the
+// bridge adds (".checkpoints").
+const maxTopic = 249 - len(".checkpoints")
+
+// checkTopic refuses a KAFKA_TOPIC Kafka would reject, for it or for the
+// dead-letter and checkpoint topics named after it.
+func checkTopic(t string) error {
+	switch {
+	case t == "":
+		return errors.New("KAFKA_TOPIC is empty")
+	case t == "." || t == "..":
+		return fmt.Errorf("KAFKA_TOPIC=%q: not a legal Kafka topic name", t)
+	case len(t) > maxTopic:
+		return fmt.Errorf("KAFKA_TOPIC=%q: %d characters; at most %d, so that %q fits Kafka's 249", t, len(t), maxTopic, t+".checkpoints")
+	}
+	for _, c := range t {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("KAFKA_TOPIC=%q: %q is not allowed; Kafka topic names use ASCII letters, digits, '.', '_' and '-'", t, c)
+		}
+	}
+	return nil
 }
 
 // maxSecretFile bounds what a secret file may hold: a secret is a line, and
