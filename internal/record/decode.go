@@ -354,6 +354,11 @@ func (d *decoder) timeField(dst *time.Time, field string) error {
 		if !ok {
 			return d.invalidAt(field, ReasonBadTimestamp, "", start)
 		}
+		if t.IsZero() {
+			// 0001-01-01T00:00:00Z is Go's zero time, which stands for a
+			// null here: name it for what it is.
+			return d.invalidAt(field, ReasonBadTimestamp, "the year-1 zero time is no record's time", start)
+		}
 		*dst = t
 		return nil
 	case 'n':

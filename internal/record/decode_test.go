@@ -231,6 +231,7 @@ func TestDecodeInvalid(t *testing.T) {
 		{"address array", withField("inferred_address", `[]`), "inferred_address", ReasonBadType, "[]"},
 		{"created_at garbage", withField("created_at", `"yesterday"`), "created_at", ReasonBadTimestamp, `"yesterday"`},
 		{"created_at number", withField("created_at", `1710408413`), "created_at", ReasonBadTimestamp, "1710408413"},
+		{"created_at the zero time (year 1), not null", withField("created_at", `"0001-01-01T00:00:00Z"`), "created_at", ReasonBadTimestamp, `"0001-01-01T00:00:00Z"`},
 		{"updated_at month 13", withField("updated_at", `"2025-13-01T00:00:00Z"`), "updated_at", ReasonBadTimestamp, ""},
 		{"updated_at feb 30", withField("updated_at", `"2025-02-30T00:00:00Z"`), "updated_at", ReasonBadTimestamp, ""},
 		{"updated_at hour 24", withField("updated_at", `"2025-02-01T24:00:00Z"`), "updated_at", ReasonBadTimestamp, ""},
