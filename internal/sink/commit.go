@@ -138,8 +138,14 @@ func (s *Sink) Commit(ctx context.Context, b *Batch) error {
 	})
 }
 
-// fencedErr wraps cause with ErrFenced.
+// fencedErr wraps cause with ErrFenced. An epoch error may also mean the
+// coordinator aborted this producer's transaction when it outlived the
+// transaction timeout (a paused process, a broker slower than the timeout),
+// which says nothing of another process: the error says both.
 func fencedErr(what string, cause error) error {
+	if errors.Is(cause, kerr.InvalidProducerEpoch) || errors.Is(cause, kerr.InvalidTxnState) {
+		return fmt.Errorf("%s: %w (or the coordinator aborted a transaction of this process that outlived the transaction timeout: was it paused, or the broker slow?): %w", what, ErrFenced, cause)
+	}
 	return fmt.Errorf("%s: %w: %w", what, ErrFenced, cause)
 }
 
