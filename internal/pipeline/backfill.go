@@ -243,10 +243,10 @@ const vehicleAttempts = 3
 
 // retryVehicle runs fn, a walk over one vehicle's history that resumes
 // where the previous attempt stopped, up to vehicleAttempts times with
-// backoff (OutageRetryInterval, doubling). Sink errors, cancellation and a
+// backoff (OutageRetryInterval, doubling, at most OutageMax). Sink errors, cancellation and a
 // vehicle the API refuses (vehicleRefused) return at once.
 func (p *Pipeline) retryVehicle(ctx context.Context, vehicle string, fn func() error) error {
-	wait := p.cfg.OutageRetryInterval
+	wait := min(p.cfg.OutageRetryInterval, p.cfg.OutageMax)
 	for attempt := 1; ; attempt++ {
 		err := fn()
 		if err == nil || isSinkErr(err) || ctx.Err() != nil || vehicleRefused(err) || attempt == vehicleAttempts {
@@ -261,7 +261,7 @@ func (p *Pipeline) retryVehicle(ctx context.Context, vehicle string, fn func() e
 			t.Stop()
 			return err
 		}
-		wait *= 2
+		wait = min(2*wait, p.cfg.OutageMax)
 	}
 }
 
@@ -397,7 +397,7 @@ func nextPage[T any](ctx context.Context, p *Pipeline, pager *catena.Pager[T]) (
 			b = backoff.NewExponentialBackOff(backoff.WithInitialInterval(p.cfg.OutageRetryInterval),
 				backoff.WithMaxInterval(time.Minute), backoff.WithMaxElapsedTime(0))
 		}
-		wait := b.NextBackOff()
+		wait := min(b.NextBackOff(), p.cfg.OutageMax-time.Since(start))
 		p.m.PollErrors.Inc()
 		p.log.Warn("catena API unavailable; waiting before asking for the page again", "err", err, "wait", wait.Round(time.Millisecond))
 		t := time.NewTimer(wait)
