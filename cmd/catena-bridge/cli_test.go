@@ -303,7 +303,13 @@ func newKafkaEnv(t *testing.T) *kafkaEnv {
 	t.Cleanup(c.Close)
 	reg := srfake.New()
 	t.Cleanup(reg.Close)
-	return &kafkaEnv{brokers: c.ListenAddrs(), registry: reg.URL(), topic: "cli." + strings.ReplaceAll(t.Name(), "/", "_")}
+	topic := "cli." + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' {
+			return r
+		}
+		return '_'
+	}, t.Name())
+	return &kafkaEnv{brokers: c.ListenAddrs(), registry: reg.URL(), topic: topic}
 }
 
 // env returns the bridge's environment: the simulator at api, this broker
