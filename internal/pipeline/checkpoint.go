@@ -82,6 +82,9 @@ type vehicleProgress struct {
 
 type sweepMark struct {
 	At time.Time `json:"at"`
+	// Released are the jobs whose claim releases the tail has swept past:
+	// a release hands the tail the instants after it, which it reads once.
+	Released []string `json:"released,omitempty"`
 }
 
 func checkpoint(key string, v any) sink.Checkpoint {

@@ -20,8 +20,9 @@ var ErrReleased = errors.New("the job's claim was released")
 // job is what a job starts from: what it owns on the topic, and its own
 // checkpoints.
 type job struct {
-	view  *ledger.View
-	saved map[string][]byte // the job's checkpoints, by key
+	view     *ledger.View
+	released map[string]time.Time // releases of the topic's claims: job → where its claim ends
+	saved    map[string][]byte    // the job's checkpoints, by key
 }
 
 // openJob reads the checkpoint topic once (initialising the producer id
@@ -44,7 +45,7 @@ func (p *Pipeline) openJob(ctx context.Context, want ledger.Claim, prefix string
 			j.saved[k] = s.Value
 		}
 	}
-	claims, self, err := claimsIn(saved, key)
+	claims, self, released, err := claimsIn(saved, key)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +61,7 @@ func (p *Pipeline) openJob(ctx context.Context, want ledger.Claim, prefix string
 		if err != nil {
 			return nil, &sinkError{fmt.Errorf("read the ledger back: %w", err)}
 		}
-		if claims, self, err = claimsIn(ledgerOnly, key); err != nil {
+		if claims, self, released, err = claimsIn(ledgerOnly, key); err != nil {
 			return nil, err
 		}
 		if self == nil {
@@ -75,7 +76,7 @@ func (p *Pipeline) openJob(ctx context.Context, want ledger.Claim, prefix string
 		return nil, fmt.Errorf("%w: job %s at %s (on %s); its remaining range belongs to the jobs that claimed after it",
 			ErrReleased, want.Job, r.At.Format(time.RFC3339), r.ReleasedAt.Format(time.RFC3339))
 	}
-	j.view = ledger.NewView(*self, claims)
+	j.view, j.released = ledger.NewView(*self, claims), released
 	for _, c := range j.view.Covering() {
 		p.log.Warn("ledger: an earlier live tail owns every instant of some of this job's fleets from its start on; "+
 			"if it is retired, release its claim (catena-bridge ledger release "+c.Job+"), then restart this job",
@@ -93,26 +94,28 @@ func (p *Pipeline) openJob(ctx context.Context, want ledger.Claim, prefix string
 }
 
 // claimsIn returns the claims among saved checkpoints, each ended by its
-// release if it has one, and a copy of the one under key (nil when there is
-// none).
-func claimsIn(saved map[string]sink.Saved, key string) ([]ledger.Claim, *ledger.Claim, error) {
+// release if it has one, a copy of the one under key (nil when there is
+// none), and the releases (job → where its claim ends).
+func claimsIn(saved map[string]sink.Saved, key string) ([]ledger.Claim, *ledger.Claim, map[string]time.Time, error) {
 	var all []ledger.Claim
 	var releases []ledger.Release
+	released := map[string]time.Time{}
 	for k, s := range saved {
 		switch {
 		case strings.HasPrefix(k, claimPrefix):
 			var c ledger.Claim
 			if err := decodeCheckpoint(k, s.Value, &c); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			c.Seq = s.Offset
 			all = append(all, c)
 		case strings.HasPrefix(k, releasePrefix):
 			var r ledger.Release
 			if err := decodeCheckpoint(k, s.Value, &r); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			releases = append(releases, r)
+			released[r.Job] = r.At
 		}
 	}
 	ledger.Apply(all, releases)
@@ -123,7 +126,7 @@ func claimsIn(saved map[string]sink.Saved, key string) ([]ledger.Claim, *ledger.
 			self = &c
 		}
 	}
-	return all, self, nil
+	return all, self, released, nil
 }
 
 // resolveFleets returns the fleet ids the job's filters select, for its

@@ -40,7 +40,7 @@ func ReadLedger(ctx context.Context, r *sink.Reader, checkpoints string) ([]Ledg
 	if err != nil {
 		return nil, fmt.Errorf("read the ledger: %w", err)
 	}
-	claims, _, err := claimsIn(saved, "")
+	claims, _, _, err := claimsIn(saved, "")
 	if err != nil {
 		return nil, err
 	}
@@ -71,8 +71,9 @@ func ReadLedger(ctx context.Context, r *sink.Reader, checkpoints string) ([]Ledg
 }
 
 // ReleaseClaim ends the claim of a retired live tail, job, at at (see
-// ledger.Release), which must not be before now (the bridge's clock): the tail may have
-// published anything up to now, and what it published stays its own. s must
+// ledger.Release), which must be now (the bridge's clock) within a minute:
+// the tail may have published anything up to now, and what it published
+// stays its own; and the tail, fenced, cannot publish what lies after. s must
 // carry the job's transactional id: reading the ledger with it first fences
 // the tail's process, if one still runs, and aborts its open transaction, so
 // nothing of it can commit after the release. Only live tails are released:
@@ -82,8 +83,10 @@ func ReleaseClaim(ctx context.Context, s *sink.Sink, job string, at, now time.Ti
 	if !strings.HasPrefix(job, "run-") {
 		return fmt.Errorf("job %q is not a live tail (run-<scope>): a backfill's claim ends with its range; run an unfinished one again to finish it", job)
 	}
-	if at.Before(now.Add(-time.Second)) {
-		return fmt.Errorf("release at %s: before now (%s); the tail may have published records since", at.Format(time.RFC3339), now.Format(time.RFC3339))
+	// Before now, the tail may have published records since; after now,
+	// the range up to at would belong to a tail fenced for good.
+	if at.Before(now.Add(-time.Second)) || at.After(now.Add(time.Minute)) {
+		return fmt.Errorf("release at %s: the release must be now (%s), within a minute: before, the tail may have published records since; after, nobody could publish what lies between", at.Format(time.RFC3339), now.Format(time.RFC3339))
 	}
 	saved, err := s.LoadSaved(ctx, ledgerPrefix)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/catena-bridge/catena-bridge/internal/dedup"
@@ -61,6 +62,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// sweep has vehicles, and is a restart.
 	firstStart := st.lastSweep.IsZero() && len(st.vehicles) == 0
 
+	l := &live{p: p, st: st, prefix: prefix, log: log, job: want.Job}
+	l.view.Store(j.view)
+	l.absorb(j.view, j.released, p.cfg.Now().UTC())
+
 	// Ids the API can still return: those from where the next sweep starts,
 	// produced since then. And, for gap fills stopped part-way through a
 	// window, what that window published since it began.
@@ -92,7 +97,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		"records_read", restored, "poll_interval", p.cfg.PollInterval, "gap_threshold", p.cfg.GapThreshold, "sweep_interval", p.cfg.SweepInterval, "lookback", p.cfg.Lookback)
 
 	return p.withCommitter(ctx, func(ctx context.Context, c *committer) error {
-		l := &live{p: p, c: c, st: st, view: j.view, prefix: prefix, log: log, coverFrom: later(st.sweepFrom(p.cfg.Now(), p.cfg.Lookback), claim.From)}
+		l.c = c
+		l.coverFrom = later(st.sweepFrom(p.cfg.Now(), p.cfg.Lookback), claim.From)
+		if firstStart {
+			l.refreshFleets(ctx) // a restart's first sweep refreshes them
+		}
 		return l.loop(ctx, firstStart)
 	})
 }
@@ -106,7 +115,7 @@ func (s *liveState) load(prefix string, saved map[string][]byte) error {
 			if err := decodeCheckpoint(k, b, &sm); err != nil {
 				return err
 			}
-			s.lastSweep = sm.At
+			s.lastSweep, s.released = sm.At, sm.Released
 		case strings.HasPrefix(k, prefix+"v/"):
 			v := &vehicleState{}
 			if err := decodeCheckpoint(k, b, v); err != nil {
@@ -124,9 +133,15 @@ type live struct {
 	p      *Pipeline
 	c      *committer
 	st     *liveState
-	view   *ledger.View // what the tail owns on the topic
+	view   atomic.Pointer[ledger.View] // what the tail owns on the topic; refreshed each sweep
+	job    string                      // the tail's job name in the ledger
 	prefix string
 	log    *slog.Logger
+
+	// releasedKnown are the releases of earlier claims the tail knows of;
+	// a completed sweep records them as read past (sweepMark.Released).
+	releasedMu    sync.Mutex
+	releasedKnown []string
 
 	// coverFrom is where the sweeps reached when this process started, and
 	// polled whether a snapshot was read since: a vehicle first seen in
@@ -157,15 +172,19 @@ func (l *live) loop(ctx context.Context, firstStart bool) error {
 	sweeping := false
 	startSweep := func() {
 		sweeping = true
-		vehicles := st.active(st.sweepFrom(p.cfg.Now(), p.cfg.Lookback))
-		for _, v := range st.owing() {
-			if !slices.Contains(vehicles, v) {
-				vehicles = append(vehicles, v)
-			}
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if err := l.refresh(ctx); err != nil {
+				sweepDone <- err
+				return
+			}
+			vehicles := st.active(st.sweepFrom(p.cfg.Now(), p.cfg.Lookback))
+			for _, v := range st.owing() {
+				if !slices.Contains(vehicles, v) {
+					vehicles = append(vehicles, v)
+				}
+			}
 			sweepDone <- l.sweep(ctx, vehicles)
 		}()
 	}
@@ -187,11 +206,15 @@ func (l *live) loop(ctx context.Context, firstStart bool) error {
 		// Where coverage begins is committed before the first sweep: if
 		// that sweep does not finish, the next start knows the tail's
 		// history starts LOOKBACK before this one, not before itself.
-		now := p.cfg.Now().UTC()
-		if err := l.c.commit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{checkpoint(l.prefix+"sweep", sweepMark{At: now})}}); err != nil {
+		// It is where the claim begins: a first start that was killed
+		// after committing its claim left that claim's start behind it,
+		// and no other job will publish what lies between.
+		mark := earlier(p.cfg.Now().UTC(), l.view.Load().Claim().From.Add(p.cfg.Lookback))
+		if err := l.c.commit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{checkpoint(l.prefix+"sweep", sweepMark{At: mark})}}); err != nil {
 			return &sinkError{fmt.Errorf("commit the first start's coverage: %w", err)}
 		}
-		st.swept(now)
+		st.swept(mark)
+		l.coverFrom = st.sweepFrom(p.cfg.Now(), p.cfg.Lookback)
 	} else {
 		// A restart sweeps at once: the points between polls that only a
 		// sweep publishes must not wait for a process that lives longer

@@ -19,6 +19,10 @@ type liveState struct {
 	set       *dedup.Set
 	vehicles  map[string]*vehicleState
 	lastSweep time.Time // when the last complete sweep started, or the first start began (the bridge's clock); zero before
+	released  []string  // jobs whose claim releases the sweeps have read past (sweepMark.Released)
+	// listed is each vehicle's fleet as the API's vehicle list names it,
+	// which a backfill's claim decisions follow too; refreshed each sweep.
+	listed map[string]string
 }
 
 // vehicleState is a vehicle's part of the live tail's state; it is the
@@ -237,10 +241,31 @@ func (s *liveState) setFleet(vehicle, fleet string) {
 	v.Fleet = fleet
 }
 
-// fleet returns the vehicle's fleet, "" when unknown.
+// setListed replaces the vehicle list's fleets.
+func (s *liveState) setListed(fleets map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listed = fleets
+}
+
+// lowerSweep moves where the next sweep starts back to from, if it is
+// later.
+func (s *liveState) lowerSweep(from time.Time, lookback time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastSweep.IsZero() || s.lastSweep.Add(-lookback).After(from) {
+		s.lastSweep = from.Add(lookback)
+	}
+}
+
+// fleet returns the vehicle's fleet, "" when unknown: the vehicle list's,
+// else its newest record's.
 func (s *liveState) fleet(vehicle string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if f := s.listed[vehicle]; f != "" {
+		return f
+	}
 	if v := s.vehicles[vehicle]; v != nil {
 		return v.Fleet
 	}

@@ -35,6 +35,9 @@ func (p *Pipeline) restoreIDs(ctx context.Context, since time.Time, keep func(id
 		})
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return n, ctx.Err() // stopping
+		}
 		return n, &sinkError{fmt.Errorf("rebuild dedup state from the topics since %s: %w", since.Format(time.RFC3339), err)}
 	}
 	p.m.Restored.Add(float64(n))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 // the fleet of the vehicle whose history they are ("" for the snapshot).
 func (l *live) stage(ctx context.Context, mode string, items []decoded, ingestedAt time.Time, gap *gapStep, fleet string) (*page, error) {
 	l.inflight.RLock()
-	own := owner{view: l.view, fleet: fleet}
+	own := owner{view: l.view.Load(), fleet: fleet}
 	if mode == "live" {
 		own.fleetOf = l.st.fleet
 	}
@@ -73,7 +74,7 @@ func (l *live) poll(ctx context.Context, sweepFirst bool) error {
 	now := p.cfg.Now().UTC()
 	if sweepFirst {
 		var active []string
-		since := now.Add(-p.cfg.Lookback)
+		since := l.st.sweepFrom(now, p.cfg.Lookback)
 		for _, items := range pages {
 			for i := range items {
 				if d := &items[i]; validVehicle(d.loc.VehicleID) && !eventTime(&d.loc).Before(since) {
@@ -197,7 +198,7 @@ func (l *live) resumeGaps(ctx context.Context, seen map[string]bool) error {
 func (l *live) gap(ctx context.Context, vehicle string, g gapProgress) error {
 	p := l.p
 	l.st.gapSet(vehicle, g.StartIDs)
-	spans := fetchSpans(l.view, l.st.fleet(vehicle), catena.Window{From: g.At.From, To: g.To})
+	spans := fetchSpans(l.view.Load(), l.st.fleet(vehicle), catena.Window{From: g.At.From, To: g.To})
 	return p.walk(ctx, vehicle, spans, g.At, false, func(items []json.RawMessage, next walkPos, done bool) error {
 		step := &gapStep{vehicle: vehicle, next: &gapProgress{At: next, To: g.To, StartIDs: g.StartIDs}}
 		if done {
@@ -295,8 +296,11 @@ func (l *live) sweep(ctx context.Context, vehicles []string) error {
 	if err != nil {
 		return err
 	}
+	l.releasedMu.Lock()
+	mark := sweepMark{At: now, Released: slices.Clone(l.releasedKnown)}
+	l.releasedMu.Unlock()
 	l.inflight.Lock()
-	req, err := l.c.submit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{checkpoint(l.prefix+"sweep", sweepMark{At: now})}})
+	req, err := l.c.submit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{checkpoint(l.prefix+"sweep", mark)}})
 	l.inflight.Unlock()
 	if err == nil {
 		err = l.c.wait(req)
@@ -305,6 +309,9 @@ func (l *live) sweep(ctx context.Context, vehicles []string) error {
 		return &sinkError{fmt.Errorf("commit sweep mark: %w", err)}
 	}
 	l.st.swept(now)
+	l.st.mu.Lock()
+	l.st.released = mark.Released
+	l.st.mu.Unlock()
 	p.m.Sweeps.Inc()
 	l.log.Info("sweep done", "vehicles", len(vehicles), "failed", failed.Load(), "from", w.From, "took", time.Since(start).Round(time.Millisecond))
 	return nil
@@ -333,7 +340,7 @@ func (l *live) sweepVehicle(ctx context.Context, v string, w catena.Window) erro
 		l.st.setOwedIDs(v, set)
 	}
 	fleet := l.st.fleet(v)
-	return p.walk(ctx, v, fetchSpans(l.view, fleet, catena.Window{From: from, To: w.To}), walkPos{From: from}, false,
+	return p.walk(ctx, v, fetchSpans(l.view.Load(), fleet, catena.Window{From: from, To: w.To}), walkPos{From: from}, false,
 		func(items []json.RawMessage, _ walkPos, _ bool) error {
 			if len(items) == 0 {
 				return nil
