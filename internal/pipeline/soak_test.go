@@ -150,12 +150,16 @@ func TestSoakLiveTail(t *testing.T) {
 			t.Errorf("hour %d: event lag %.0fs: the failing vehicles held the others back", i+1, s.lag)
 		}
 	}
-	// Flat after the first LOOKBACK: the failing vehicle pins nothing.
+	// Flat after the first LOOKBACK: the failing vehicle pins nothing. The
+	// set spans LOOKBACK plus how far the last sweep lags, which varies
+	// with the machine's speed; an id set that grew with the run would
+	// add some 600 ids an hour here (10 vehicles, a point a minute).
 	if len(hourly) >= 3 {
 		base := hourly[1]
+		first := max(hourly[0].dedup, hourly[1].dedup)
 		for i, s := range hourly[2:] {
-			if s.dedup > base.dedup*1.3+20 {
-				t.Errorf("hour %d: %.0f dedup ids against %.0f at hour 2: the id set grows", i+3, s.dedup, base.dedup)
+			if s.dedup > 2*first+100 {
+				t.Errorf("hour %d: %.0f dedup ids against at most %.0f in the first two hours: the id set grows", i+3, s.dedup, first)
 			}
 			// kfake keeps the topics in this process: only a real
 			// broker leaves the heap to the bridge.
