@@ -104,9 +104,17 @@ func TestReceiver(t *testing.T) {
 	}{
 		{"genuine, unknown fields tolerated", func() *delivery { return genuine(envelope) }, nil, 202, OutcomeAccepted, 2},
 		{"another event type", func() *delivery { d := genuine(envelope); d.eventType = "vehicle.added"; return d }, nil, 202, OutcomeIgnored, 0},
-		{"bad signature", func() *delivery { d := genuine(envelope); d.sig = Sign([]byte("not-the-secret"), d.ts, d.body); return d }, nil, 401, OutcomeBadSignature, 0},
+		{"bad signature", func() *delivery {
+			d := genuine(envelope)
+			d.sig = Sign([]byte("not-the-secret"), d.ts, d.body)
+			return d
+		}, nil, 401, OutcomeBadSignature, 0},
 		{"signature not Base64", func() *delivery { d := genuine(envelope); d.sig = "%%%"; return d }, nil, 401, OutcomeBadSignature, 0},
-		{"body changed after signing", func() *delivery { d := genuine(envelope); d.body = bytes.Replace(d.body, []byte(`"a"`), []byte(`"z"`), 1); return d }, nil, 401, OutcomeBadSignature, 0},
+		{"body changed after signing", func() *delivery {
+			d := genuine(envelope)
+			d.body = bytes.Replace(d.body, []byte(`"a"`), []byte(`"z"`), 1)
+			return d
+		}, nil, 401, OutcomeBadSignature, 0},
 		{"stale timestamp (replayed 10 minutes later)", func() *delivery {
 			d := genuine(envelope)
 			d.ts = now.Add(-10 * time.Minute).Format(time.RFC3339)
@@ -120,7 +128,12 @@ func TestReceiver(t *testing.T) {
 			return d
 		}, nil, 401, OutcomeStaleTimestamp, 0},
 		{"timestamp a Unix epoch", func() *delivery { d := genuine(envelope); d.ts = "1732789800"; return d }, nil, 401, OutcomeStaleTimestamp, 0},
-		{"not gzip", func() *delivery { d := genuine(envelope); d.encoding = "identity"; d.wire = bytes.NewReader(d.body); return d }, nil, 415, OutcomeBadEncoding, 0},
+		{"not gzip", func() *delivery {
+			d := genuine(envelope)
+			d.encoding = "identity"
+			d.wire = bytes.NewReader(d.body)
+			return d
+		}, nil, 415, OutcomeBadEncoding, 0},
 		{"brotli", func() *delivery { d := genuine(envelope); d.encoding = "br"; return d }, nil, 415, OutcomeBadEncoding, 0},
 		{"gzip header, broken stream", func() *delivery { d := genuine(envelope); d.wire = bytes.NewReader(gz(d.body)[:20]); return d }, nil, 415, OutcomeBadEncoding, 0},
 		{"oversized on the wire", func() *delivery {
