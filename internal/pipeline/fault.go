@@ -109,16 +109,6 @@ func (s *liveState) owing() []string {
 	return out
 }
 
-// vehicle returns the vehicle's state, created when missing; s.mu is held.
-func (s *liveState) vehicle(id string) *vehicleState {
-	v := s.vehicles[id]
-	if v == nil {
-		v = &vehicleState{}
-		s.vehicles[id] = v
-	}
-	return v
-}
-
 // countFailing sets the failing-vehicles gauge; s.mu is held.
 func (s *liveState) countFailing() {
 	if s.m == nil {

@@ -126,16 +126,22 @@ func (s *liveState) mark(id dedup.ID, at time.Time, vehicle string) bool {
 	return !seen
 }
 
+// vehicle returns the vehicle's state, created when missing; s.mu is held.
+func (s *liveState) vehicle(id string) *vehicleState {
+	v := s.vehicles[id]
+	if v == nil {
+		v = &vehicleState{}
+		s.vehicles[id] = v
+	}
+	return v
+}
+
 // gapSet returns the vehicle's gap ids, creating the vehicle's state and
 // the set when missing, with the ids at the gap's start.
 func (s *liveState) gapSet(vehicle string, startIDs []string) *dedup.Set {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v := s.vehicles[vehicle]
-	if v == nil {
-		v = &vehicleState{}
-		s.vehicles[vehicle] = v
-	}
+	v := s.vehicle(vehicle)
 	if v.gapIDs == nil {
 		v.gapIDs = newWindowSet()
 	}
@@ -165,11 +171,7 @@ func (s *liveState) advance(prefix string, pub []published, gap *gapStep) []sink
 	defer s.mu.Unlock()
 	var changed []string
 	if gap != nil {
-		v := s.vehicles[gap.vehicle]
-		if v == nil {
-			v = &vehicleState{}
-			s.vehicles[gap.vehicle] = v
-		}
+		v := s.vehicle(gap.vehicle)
 		switch {
 		case gap.next == nil:
 			v.gapIDs = nil // the gap is complete
@@ -180,11 +182,7 @@ func (s *liveState) advance(prefix string, pub []published, gap *gapStep) []sink
 		changed = append(changed, gap.vehicle)
 	}
 	for _, p := range pub {
-		v := s.vehicles[p.vehicleID]
-		if v == nil {
-			v = &vehicleState{}
-			s.vehicles[p.vehicleID] = v
-		}
+		v := s.vehicle(p.vehicleID)
 		moved := false
 		if !p.synthetic {
 			switch {
@@ -220,11 +218,7 @@ func (s *liveState) noteFleets(items []decoded) {
 		if !validVehicle(loc.VehicleID) || !record.IsUUID(loc.FleetID) {
 			continue
 		}
-		v := s.vehicles[*loc.VehicleID]
-		if v == nil {
-			v = &vehicleState{}
-			s.vehicles[*loc.VehicleID] = v
-		}
+		v := s.vehicle(*loc.VehicleID)
 		v.Fleet = loc.FleetID
 	}
 }
@@ -233,11 +227,7 @@ func (s *liveState) noteFleets(items []decoded) {
 func (s *liveState) setFleet(vehicle, fleet string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v := s.vehicles[vehicle]
-	if v == nil {
-		v = &vehicleState{}
-		s.vehicles[vehicle] = v
-	}
+	v := s.vehicle(vehicle)
 	v.Fleet = fleet
 }
 
