@@ -18,11 +18,11 @@ type Framing interface {
 // Header sizes and magic bytes.
 const (
 	confluentMagic     byte = 0x00
-	confluentHeaderLen      = 5 // magic + 4-byte big-endian schema id
+	confluentHeaderLen int  = 5 // magic + 4-byte big-endian schema id
 
 	soeMagic0    byte = 0xC3
 	soeMagic1    byte = 0x01
-	soeHeaderLen      = 10 // 2 magic bytes + 8-byte little-endian fingerprint
+	soeHeaderLen int  = 10 // 2 magic bytes + 8-byte little-endian fingerprint
 )
 
 type headerFraming []byte

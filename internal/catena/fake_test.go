@@ -3,13 +3,11 @@ package catena
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -251,16 +249,5 @@ func (o *recordingObserver) Retry(endpoint string, status int, wait time.Duratio
 	o.retries = append(o.retries, fmt.Sprintf("%s %d", endpoint, status))
 	o.mu.Unlock()
 }
-
-func mustJSON(t testing.TB, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func b64url(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }

@@ -105,10 +105,7 @@ func TestEnrichParentsMatchH3(t *testing.T) {
 	e := allResolutions()
 	// Include pentagons: their parent digits differ from hexagons' (deleted
 	// k-axis subsequence) and are a classic source of bit-twiddling bugs.
-	var cells []h3.Cell
-	for _, p := range h3.Pentagons(11) {
-		cells = append(cells, p)
-	}
+	cells := append([]h3.Cell(nil), h3.Pentagons(11)...)
 	for range 20000 {
 		cells = append(cells, h3.LatLngToCell(randomLatLng(r), 11))
 	}

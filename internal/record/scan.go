@@ -18,11 +18,6 @@ type scanner struct {
 // maxDepth matches encoding/json's nesting limit.
 const maxDepth = 10000
 
-type syntaxError struct {
-	off int
-	msg string
-}
-
 func (s *scanner) ws() {
 	for s.pos < len(s.data) {
 		switch s.data[s.pos] {
