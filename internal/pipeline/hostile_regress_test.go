@@ -21,9 +21,10 @@ import (
 // must not stop or stall the rest. Each failed on the main of 2026-11-27.
 
 // TestRunFutureTime: a snapshot record with occurred_at in year 9999 is
-// dead-lettered (future_time) once; it bounds no gap fill (the old bridge
-// started ~64,700 45-day windows to reach it), and the vehicle's real points
-// are still published.
+// dead-lettered (future_time) once, and bounds no gap fill (the issue saw
+// the old bridge start a gap of ~64,700 45-day windows; here, on the old
+// code, it was published as a normal event); the vehicle's real points are
+// still published.
 func TestRunFutureTime(t *testing.T) {
 	tune := liveTune(100 * time.Millisecond)
 	h := newHarness(t, clean(1, 2), t0, tune)
