@@ -313,19 +313,29 @@ func TestBackfillRerunFencesPredecessor(t *testing.T) {
 // the windows it resumes part-way published, not everything the job
 // published since it started.
 func TestBackfillRestartReadsLittle(t *testing.T) {
-	tune := func(c *pipeline.Config) { c.Concurrency = 1; c.ClockSkew = time.Millisecond }
-	h := newHarness(t, clean(2, 3), t0, tune)
-	from, to := t0.Add(-8*time.Hour), t0 // 480 records a vehicle: 5 pages of 100
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		for h.metrics.Counts().Pages < 23 { // part-way through the fifth vehicle
-			time.Sleep(time.Millisecond) // polls a counter; no timing assumption
-		}
-		cancel()
-	}()
-	if _, err := h.pipe.Backfill(ctx, from, to); err != nil && !errors.Is(err, context.Canceled) {
-		t.Fatalf("stopped backfill: %v", err)
+	tune := func(c *pipeline.Config) {
+		c.Concurrency, c.ClockSkew = 1, time.Millisecond
+		c.OutageMax, c.OutageRetryInterval = 50*time.Millisecond, 5*time.Millisecond
 	}
+	h := newHarness(t, clean(2, 3), t0, tune)
+	h.retryMaxElapsed = 20 * time.Millisecond
+	h.start(tune)
+	from, to := t0.Add(-8*time.Hour), t0 // 480 records a vehicle: 5 pages of 100
+	// The last vehicle's second page fails for good: the job stops with
+	// that window half done, every other vehicle finished before it.
+	vs := h.sim.Vehicles()
+	last := forVehicle(vs[len(vs)-1].ID)
+	page2 := func(r *http.Request) int {
+		if last(r) && r.URL.Query().Get("cursor") != "" {
+			return http.StatusServiceUnavailable
+		}
+		return 0
+	}
+	h.answer.Store(&page2)
+	if _, err := h.pipe.Backfill(context.Background(), from, to); !errors.Is(err, pipeline.ErrIncomplete) {
+		t.Fatalf("backfill with the last vehicle failing: %v, want ErrIncomplete", err)
+	}
+	h.answer.Store(nil)
 	before := len(idCounts(h))
 	h.start(tune)
 	res, err := h.pipe.Backfill(context.Background(), from, to)
@@ -333,7 +343,7 @@ func TestBackfillRestartReadsLittle(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("resumed %d vehicles; read back %d records of the %d in the topic", res.Resumed, res.Restored, before)
-	if res.Restored == 0 || res.Restored > before/3 {
+	if res.Resumed != 1 || res.Restored == 0 || res.Restored > before/3 {
 		t.Errorf("the restart read back %d records of the %d in the topic; want some, at most the half-done window's (< %d)", res.Restored, before, before/3)
 	}
 	checkOnce(t, h, from, to)
