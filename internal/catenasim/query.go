@@ -127,7 +127,7 @@ func parseUUID(s string) (string, bool) {
 			n++
 		}
 	case 32:
-		n = copy(hex[:], s)
+		copy(hex[:], s)
 	default:
 		return "", false
 	}

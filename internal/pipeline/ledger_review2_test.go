@@ -60,10 +60,9 @@ func newFleetProxy(h *harness) *fleetProxy {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	rp := httputil.NewSingleHostReverseProxy(up)
-	direct := rp.Director
-	rp.Director = func(r *http.Request) {
-		direct(r)
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(up)
+		r := pr.Out
 		q := r.URL.Query()
 		if r.URL.Path == catena.EndpointVehicles || r.URL.Path == catena.EndpointVehicleLocations && q.Get("only_latest") != "false" {
 			// The proxy applies the fleet filters itself.
@@ -75,7 +74,7 @@ func newFleetProxy(h *harness) *fleetProxy {
 			r.URL.RawQuery = q.Encode()
 		}
 		r.Header.Del("Accept-Encoding")
-	}
+	}}
 	rp.ModifyResponse = func(resp *http.Response) error {
 		if resp.StatusCode != http.StatusOK || resp.Request == nil {
 			return nil
