@@ -9,7 +9,7 @@
 #                    records read back and peak RSS of a restarted backfill and live tail
 #                    with 2,000,000 events already in the topic (scripts/restartbench;
 #                    flags in BENCH_RESTART_FLAGS); starts Kafka unless KAFKA_BROKERS is set
-#   make lint        gofmt + go vet
+#   make lint        gofmt, go mod tidy -diff, go vet, staticcheck (installed at a pinned version)
 
 GO      ?= go
 PKGS    ?= ./...
@@ -22,7 +22,7 @@ build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/catena-bridge
 
 test:
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -shuffle=on -count=1 -timeout 20m $(PKGS)
 
 # With KAFKA_BROKERS set (e.g. Redpanda from docker compose: localhost:19092), the
 # tests run against it; otherwise scripts/kafka starts a local Apache Kafka 4.4 (needs
@@ -40,9 +40,20 @@ test-kafka: build
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./internal/...
 
-lint:
+# staticcheck, pinned, installed once into .cache/bin by the Go toolchain.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := .cache/bin/staticcheck-$(STATICCHECK_VERSION)
+
+$(STATICCHECK):
+	@mkdir -p .cache/bin
+	GOBIN=$(CURDIR)/.cache/bin/tmp-staticcheck $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv .cache/bin/tmp-staticcheck/staticcheck $@ && rmdir .cache/bin/tmp-staticcheck
+
+lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) mod tidy -diff
 	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
 
 demo:
 	$(GO) run ./cmd/catena-bridge demo
