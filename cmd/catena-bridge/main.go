@@ -58,6 +58,7 @@ var commands = []command{
 	{"demo", "simulated API + in-process Kafka and registry: backfill, tail live, report", cmdDemo},
 	{"sim", "serve the simulated Catena API (for docker compose and local runs)", cmdSim},
 	{"invite", "create a fleet invitation and print its magic link", cmdInvite},
+	{"webhooks", "subscribe to Catena webhooks; list, activate, pause, replay subscriptions", cmdWebhooks},
 	{"version", "print the version", cmdVersion},
 }
 
