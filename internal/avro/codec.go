@@ -97,7 +97,7 @@ func (c *Codec) AppendEvent(dst []byte, l *record.Location, ingestedAt time.Time
 	b = appendOptString(b, l.TspSlug)
 	b = appendString(b, l.SourceName)
 	b = appendString(b, l.SourceID)
-	b = appendString(b, l.SourceDataHash)
+	b = appendOptNonEmpty(b, l.SourceDataHash)
 	b = appendLong(b, l.CreatedAt.UnixMicro())
 	b = appendLong(b, l.UpdatedAt.UnixMicro())
 	b = appendOptTime(b, l.DeletedAt)
@@ -170,6 +170,14 @@ func appendString(b []byte, s string) []byte {
 // appendDouble appends f as an Avro double: IEEE 754, 8 bytes little-endian.
 func appendDouble(b []byte, f float64) []byte {
 	return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+}
+
+// appendOptNonEmpty writes s as an optional string, null when empty.
+func appendOptNonEmpty(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, unionNull)
+	}
+	return appendString(append(b, unionValue), s)
 }
 
 func appendOptString(b []byte, s *string) []byte {

@@ -17,6 +17,14 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the curr
 
 func ptr[T any](v T) *T { return &v }
 
+// nonEmpty is s as an optional string: nil when empty.
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
 func mustTime(t testing.TB, s string) time.Time {
 	t.Helper()
 	v, err := time.Parse(time.RFC3339Nano, s)
@@ -145,7 +153,7 @@ type hambaEvent struct {
 	TspSlug                    *string    `avro:"tsp_slug"`
 	SourceName                 string     `avro:"source_name"`
 	SourceID                   string     `avro:"source_id"`
-	SourceDataHash             string     `avro:"source_data_hash"`
+	SourceDataHash             *string    `avro:"source_data_hash"`
 	CreatedAt                  time.Time  `avro:"created_at"`
 	UpdatedAt                  time.Time  `avro:"updated_at"`
 	DeletedAt                  *time.Time `avro:"deleted_at"`
@@ -212,7 +220,7 @@ func toHamba(e *hambaEvent, l *record.Location, ingestedAt time.Time) {
 	*e = hambaEvent{
 		ID: l.ID, FleetID: l.FleetID, FleetRef: l.FleetRef, ConnectionID: l.ConnectionID,
 		TspID: l.TspID, TspSlug: l.TspSlug, SourceName: l.SourceName, SourceID: l.SourceID,
-		SourceDataHash: l.SourceDataHash, CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt,
+		SourceDataHash: nonEmpty(l.SourceDataHash), CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt,
 		DeletedAt: l.DeletedAt, OccurredAt: l.OccurredAt, ExecutionID: l.ExecutionID,
 		ScheduleID: l.ScheduleID, VehicleID: l.VehicleID, DriverID: l.DriverID,
 		CoDriverID: l.CoDriverID, SourceVehicleID: l.SourceVehicleID,

@@ -57,7 +57,7 @@ var layout = []fieldSpec{
 	{"tsp_slug", kString, true},
 	{"source_name", kString, false},
 	{"source_id", kString, false},
-	{"source_data_hash", kString, false},
+	{"source_data_hash", kString, true},
 	{"created_at", kTimestamp, false},
 	{"updated_at", kTimestamp, false},
 	{"deleted_at", kTimestamp, true},

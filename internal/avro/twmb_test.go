@@ -23,6 +23,12 @@ func expectedEvent(l *record.Location, ingestedAt time.Time) map[string]any {
 		}
 		return *p
 	}
+	nonEmpty := func(s string) any {
+		if s == "" {
+			return nil
+		}
+		return s
+	}
 	dbl := func(p *float64) any {
 		if p == nil {
 			return nil
@@ -45,7 +51,7 @@ func expectedEvent(l *record.Location, ingestedAt time.Time) map[string]any {
 	m := map[string]any{
 		"id": l.ID, "fleet_id": l.FleetID, "fleet_ref": str(l.FleetRef),
 		"connection_id": l.ConnectionID, "tsp_id": str(l.TspID), "tsp_slug": str(l.TspSlug),
-		"source_name": l.SourceName, "source_id": l.SourceID, "source_data_hash": l.SourceDataHash,
+		"source_name": l.SourceName, "source_id": l.SourceID, "source_data_hash": nonEmpty(l.SourceDataHash),
 		"created_at": micros(l.CreatedAt), "updated_at": micros(l.UpdatedAt),
 		"deleted_at": optMicros(l.DeletedAt), "occurred_at": optMicros(l.OccurredAt),
 		"execution_id": str(l.ExecutionID), "schedule_id": str(l.ScheduleID),

@@ -16,7 +16,8 @@ import (
 //   - created_at and updated_at: present (missing_timestamp); they are
 //     required by the contract and non-null in the Avro schema;
 //   - connection_id, source_name, source_id, source_data_hash: present
-//     (missing_field), required by the contract and non-null in the event;
+//     (missing_field), required by the contract (source_data_hash is not in
+//     a webhook's records: ValidatePushed does not ask for it);
 //   - every other uuid field, when set: a UUID (bad_uuid), since the event
 //     types them logicalType uuid and consumers that apply logical types
 //     would fail on anything else;
@@ -27,7 +28,13 @@ import (
 // A record without position and without h3_index_11 is valid. UUIDs must be
 // in canonical 8-4-4-4-12 form, either case. Other fields are published as
 // the API sent them.
-func (l *Location) Validate() error {
+func (l *Location) Validate() error { return l.validate(true) }
+
+// ValidatePushed is Validate for a record Catena pushed by webhook, whose
+// payload has no source_data_hash (the event's field is then null).
+func (l *Location) ValidatePushed() error { return l.validate(false) }
+
+func (l *Location) validate(withHash bool) error {
 	switch {
 	case l.ID == "":
 		return &Invalid{Field: "id", Value: "null", Reason: ReasonMissingID}
@@ -49,7 +56,7 @@ func (l *Location) Validate() error {
 		return &Invalid{Field: "source_name", Value: "null", Reason: ReasonMissingField}
 	case l.SourceID == "":
 		return &Invalid{Field: "source_id", Value: "null", Reason: ReasonMissingField}
-	case l.SourceDataHash == "":
+	case withHash && l.SourceDataHash == "":
 		return &Invalid{Field: "source_data_hash", Value: "null", Reason: ReasonMissingField}
 	}
 	for _, f := range [...]struct {

@@ -112,3 +112,25 @@ func TestValidateAllocs(t *testing.T) {
 		t.Fatalf("Validate of a valid record allocates %v times, want 0", n)
 	}
 }
+
+// TestValidatePushed: a webhook's record has no source_data_hash; pushed, it
+// is valid without one, and everything else is checked as for a polled one.
+func TestValidatePushed(t *testing.T) {
+	var l Location
+	if err := Decode([]byte(withField("source_data_hash", "null")), &l); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.ValidatePushed(); err != nil {
+		t.Errorf("pushed record without source_data_hash: %v", err)
+	}
+	if err := l.Validate(); err == nil {
+		t.Error("polled record without source_data_hash: valid")
+	}
+	l = Location{}
+	if err := Decode([]byte(withField("fleet_id", "null")), &l); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.ValidatePushed(); err == nil {
+		t.Error("pushed record without fleet_id: valid")
+	}
+}
