@@ -2,6 +2,7 @@ package catenasim
 
 import (
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -28,6 +29,69 @@ type Config struct {
 	// and refreshes on 401 works either way.
 	TokenClock Clock
 	Faults     Faults
+
+	// Webhook push side (Server.Push). Intervals and timeouts are real time;
+	// envelope and header timestamps are Clock time.
+
+	// PushInterval is how often Push looks for newly visible points. Default 100ms.
+	PushInterval time.Duration
+	// PushBatch is the most records in one delivery. Default 100.
+	PushBatch int
+	// PushTimeout bounds one delivery attempt: an answer later than this is
+	// a failure. Default 3s, as the contract says.
+	PushTimeout time.Duration
+	// PushRetries is the number of retries after a failed first attempt
+	// (a 5xx, a timeout or a transport error). Default 3.
+	PushRetries int
+	// PushBackoff is the wait before the first retry; it doubles for each
+	// further retry. Default 500ms (retries at +0.5s, +1.5s, +3.5s).
+	PushBackoff time.Duration
+	// StaleAfter is the number of consecutive failed deliveries (retries
+	// exhausted) after which a subscription goes stale. Default 20.
+	StaleAfter int
+	// PushClient sends the deliveries. Default: a client on a clone of
+	// http.DefaultTransport that does not follow redirects (a 3xx, being
+	// non-5xx, counts as acknowledged).
+	PushClient *http.Client
+	// WebhookFaults selects faults of the push side.
+	WebhookFaults WebhookFaults
+}
+
+// WebhookFaults selects deterministic faults of webhook deliveries. Each
+// Every field makes every Nth delivery (a batch taken from a subscription's
+// queue, counted over all subscriptions) show the fault; 0 = never. Forge,
+// StaleTimestamp, Oversized, Bomb and WrongEncoding send an extra request
+// after the real batch, which goes out normally.
+type WebhookFaults struct {
+	// DuplicateEvery sends an acknowledged batch again, as a retry would:
+	// same envelope id, X-Delivery-Attempt + 1, new X-Request-ID.
+	DuplicateEvery int
+	// ReorderEvery holds a batch back and sends it after the next batch (or
+	// after 5 PushIntervals without a next batch).
+	ReorderEvery int
+	// LoseEvery puts the batch straight into the DLQ without sending it;
+	// replay delivers it.
+	LoseEvery int
+	// ForgeEvery also sends a delivery with a wrong signature carrying up to
+	// 3 fabricated records with new ids (see Server.ForgedIDs).
+	ForgeEvery int
+	// StaleTimestampEvery re-sends the previous acknowledged batch signed
+	// with a timestamp 10 minutes (Clock time) in the past, with the
+	// X-Request-ID and X-Delivery-Attempt it was sent with.
+	StaleTimestampEvery int
+	// OversizedEvery also sends a correctly signed delivery whose
+	// decompressed body exceeds 16 MiB (the batch's records repeated).
+	OversizedEvery int
+	// BombEvery also sends a gzip bomb: BombSize bytes of JSON whitespace
+	// inside an envelope, compressed on the fly (about 1 KiB per MiB, the
+	// limit of DEFLATE) and never held in memory. Its signature is wrong.
+	BombEvery int
+	// BombSize is the decompressed size of a bomb. Default 256 MiB.
+	BombSize int64
+	// WrongEncodingEvery also sends the batch, correctly signed, with
+	// Content-Encoding identity (a plain JSON body) or br (the gzip body),
+	// alternately.
+	WrongEncodingEvery int
 }
 
 // Faults selects deterministic fault injection. Zero disables every fault.
@@ -107,6 +171,33 @@ func (c *Config) setDefaults() {
 	if c.Faults.LateBy == 0 {
 		c.Faults.LateBy = 10 * time.Minute
 	}
+	if c.PushInterval == 0 {
+		c.PushInterval = 100 * time.Millisecond
+	}
+	if c.PushBatch == 0 {
+		c.PushBatch = 100
+	}
+	if c.PushTimeout == 0 {
+		c.PushTimeout = 3 * time.Second
+	}
+	if c.PushRetries == 0 {
+		c.PushRetries = 3
+	}
+	if c.PushBackoff == 0 {
+		c.PushBackoff = 500 * time.Millisecond
+	}
+	if c.StaleAfter == 0 {
+		c.StaleAfter = 20
+	}
+	if c.PushClient == nil {
+		c.PushClient = &http.Client{
+			Transport:     http.DefaultTransport.(*http.Transport).Clone(),
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if c.WebhookFaults.BombSize == 0 {
+		c.WebhookFaults.BombSize = 256 << 20
+	}
 }
 
 func (c *Config) validate() error {
@@ -137,6 +228,23 @@ func (c *Config) validate() error {
 		return fmt.Errorf("Faults.LateBy = %s: must not be negative", c.Faults.LateBy)
 	case c.Faults.Latency < 0:
 		return fmt.Errorf("Faults.Latency = %s: must not be negative", c.Faults.Latency)
+	case c.PushInterval < time.Millisecond:
+		return fmt.Errorf("PushInterval = %s: must be at least 1ms", c.PushInterval)
+	case c.PushBatch < 1 || c.PushBatch > 10000:
+		return fmt.Errorf("PushBatch = %d: must be in [1, 10000]", c.PushBatch)
+	case c.PushTimeout < 0 || c.PushBackoff < 0:
+		return fmt.Errorf("PushTimeout = %s, PushBackoff = %s: must not be negative", c.PushTimeout, c.PushBackoff)
+	case c.PushRetries < 0 || c.StaleAfter < 0:
+		return fmt.Errorf("PushRetries = %d, StaleAfter = %d: must not be negative", c.PushRetries, c.StaleAfter)
+	case c.WebhookFaults.BombSize < 0:
+		return fmt.Errorf("WebhookFaults.BombSize = %d: must not be negative", c.WebhookFaults.BombSize)
+	}
+	wf := &c.WebhookFaults
+	for _, n := range [...]int{wf.DuplicateEvery, wf.ReorderEvery, wf.LoseEvery, wf.ForgeEvery, wf.StaleTimestampEvery,
+		wf.OversizedEvery, wf.BombEvery, wf.WrongEncodingEvery} {
+		if n < 0 {
+			return fmt.Errorf("WebhookFaults: an Every field is %d: must not be negative", n)
+		}
 	}
 	return nil
 }

@@ -39,6 +39,8 @@ type Server struct {
 	invMu sync.Mutex
 	inv   invitations
 
+	wh webhooks // subscriptions and push state (webhooks.go, push.go)
+
 	bufs sync.Pool
 }
 
@@ -61,11 +63,12 @@ const (
 	EndpointInvitationsList   = "invitations_list"
 	EndpointInvitationsGet    = "invitations_get"
 	EndpointHealthz           = "healthz"
-	EndpointOther             = "other" // unknown paths and methods
+	EndpointWebhooks          = "webhooks" // the Notifications API: every /v2/notifications/webhooks request
+	EndpointOther             = "other"    // unknown paths and methods
 )
 
 var endpointNames = [...]string{EndpointToken, EndpointVehicleLocations, EndpointVehicles,
-	EndpointInvitationsCreate, EndpointInvitationsList, EndpointInvitationsGet, EndpointHealthz, EndpointOther}
+	EndpointInvitationsCreate, EndpointInvitationsList, EndpointInvitationsGet, EndpointHealthz, EndpointWebhooks, EndpointOther}
 
 const (
 	epToken = iota
@@ -75,6 +78,7 @@ const (
 	epInvList
 	epInvGet
 	epHealthz
+	epWebhooks
 	epOther
 	numEndpoints
 )
@@ -145,6 +149,7 @@ func New(cfg Config) (*Server, error) {
 	s.tokenKey = tokenKey(s.seed, cfg.ClientID, cfg.ClientSecret)
 	s.buildModel()
 	s.inv.init()
+	s.wh.init()
 	s.bufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
 	return s, nil
 }
@@ -218,6 +223,14 @@ func (s *Server) route(method, path string) (ep int, h http.HandlerFunc, auth bo
 		if method == http.MethodGet {
 			// Unauthenticated, like upstream: the id is the secret.
 			return epInvGet, s.handleInvitationGet, false
+		}
+	case path == WebhooksPath || strings.HasPrefix(path, WebhooksPath+"/"):
+		h, known := s.webhookRoute(method, path)
+		switch {
+		case h != nil:
+			return epWebhooks, h, true
+		case !known:
+			return epOther, func(w http.ResponseWriter, r *http.Request) { writeAPIError(w, http.StatusNotFound, "") }, false
 		}
 	default:
 		return epOther, func(w http.ResponseWriter, r *http.Request) { writeAPIError(w, http.StatusNotFound, "") }, false
