@@ -86,9 +86,8 @@ type subscription struct {
 	held     *batch // Reorder: sent after the next batch
 	heldAt   time.Time
 	last     *batch // last acknowledged batch (StaleTimestamp re-sends it)
-	lastTS   time.Time
-	failures int  // consecutive failed deliveries
-	busy     bool // a delivery goroutine runs
+	failures int    // consecutive failed deliveries
+	busy     bool   // a delivery goroutine runs
 }
 
 func (sub *subscription) match(v *vehicle) bool {
