@@ -62,7 +62,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// sweep has vehicles, and is a restart.
 	firstStart := st.lastSweep.IsZero() && len(st.vehicles) == 0
 
-	l := &live{p: p, st: st, prefix: prefix, log: log, job: want.Job}
+	l := &live{p: p, st: st, prefix: prefix, log: log, job: want.Job, pushes: make(chan *pushReq, 64)}
 	l.view.Store(j.view)
 	l.absorb(j.view, j.released, p.cfg.Now().UTC())
 
@@ -102,7 +102,25 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if firstStart {
 			l.refreshFleets(ctx) // a restart's first sweep refreshes them
 		}
-		return l.loop(ctx, firstStart)
+		// Pushed records join once the tail's state is loaded; a failed
+		// commit of theirs stops the tail like any sink error.
+		pctx, stopPush := context.WithCancelCause(ctx)
+		pushErr := make(chan error, 1)
+		go func() {
+			err := l.pusher(pctx)
+			if err != nil {
+				stopPush(err)
+			}
+			pushErr <- err
+		}()
+		p.tail.Store(l)
+		defer func() { p.tail.Store(nil) }()
+		err := l.loop(pctx, firstStart)
+		stopPush(nil)
+		if perr := <-pushErr; err == nil && perr != nil {
+			err = perr
+		}
+		return err
 	})
 }
 
@@ -137,6 +155,8 @@ type live struct {
 	job    string                      // the tail's job name in the ledger
 	prefix string
 	log    *slog.Logger
+
+	pushes chan *pushReq // Push's deliveries, for the pusher
 
 	// releasedKnown are the releases of earlier claims the tail knows of;
 	// a completed sweep records them as read past (sweepMark.Released).

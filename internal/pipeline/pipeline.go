@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/catena-bridge/catena-bridge/internal/avro"
@@ -77,6 +78,7 @@ type Pipeline struct {
 	log    *slog.Logger
 	m      *Metrics
 	stages *stages
+	tail   atomic.Pointer[live] // the live tail while Run runs, for Push
 }
 
 // New checks cfg and fills its defaults.

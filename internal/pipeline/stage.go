@@ -78,13 +78,23 @@ type decoded struct {
 
 // decodeAll decodes and validates items.
 func decodeAll(items []json.RawMessage) []decoded {
+	return decodeWith(items, (*record.Location).Validate)
+}
+
+// decodePushed decodes and validates records pushed by webhook, which
+// carry no source_data_hash.
+func decodePushed(items []json.RawMessage) []decoded {
+	return decodeWith(items, (*record.Location).ValidatePushed)
+}
+
+func decodeWith(items []json.RawMessage, validate func(*record.Location) error) []decoded {
 	out := make([]decoded, len(items))
 	for i, raw := range items {
 		d := &out[i]
 		d.raw = raw
 		d.err = record.Decode(raw, &d.loc)
 		if d.err == nil {
-			d.err = d.loc.Validate()
+			d.err = validate(&d.loc)
 		}
 	}
 	return out

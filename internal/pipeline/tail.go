@@ -23,7 +23,7 @@ import (
 func (l *live) stage(ctx context.Context, mode string, items []decoded, ingestedAt time.Time, gap *gapStep, fleet string) (*page, error) {
 	l.inflight.RLock()
 	own := owner{view: l.view.Load(), fleet: fleet}
-	if mode == "live" {
+	if mode == "live" || mode == "push" {
 		own.fleetOf = l.st.fleet
 	}
 	out := l.p.stages.runDecoded(items, ingestedAt, l.st, own)

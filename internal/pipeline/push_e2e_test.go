@@ -1,0 +1,134 @@
+package pipeline_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/hamba/avro/v2"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/catena-bridge/catena-bridge/internal/catena"
+	"github.com/catena-bridge/catena-bridge/internal/catenasim"
+	"github.com/catena-bridge/catena-bridge/internal/pipeline"
+	"github.com/catena-bridge/catena-bridge/internal/verify"
+	"github.com/catena-bridge/catena-bridge/internal/webhook"
+	"github.com/catena-bridge/catena-bridge/schemas"
+)
+
+// TestRunPushEndToEnd: the simulator pushes every point as it becomes
+// visible, with every delivery fault on (repeated and reordered batches,
+// batches lost to Catena's DLQ, forged, stale, oversized, bomb and
+// wrongly encoded deliveries), to the receiver in front of the live tail,
+// which polls beside it. Every valid record visible during the run is in
+// the topic exactly once, those only the poll could find (lost pushes)
+// included; no forged record is. It logs the latency of pushed records,
+// from the point becoming visible to its event's produce time.
+func TestRunPushEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs on the wall clock for some seconds")
+	}
+	start := time.Now().UTC()
+	clock := catenasim.NewClock(start, 1)
+	cfg := catenasim.Config{Seed: 5, Fleets: 2, VehiclesPerFleet: 3, ReportInterval: time.Second, Clock: clock,
+		PushInterval: 50 * time.Millisecond,
+		WebhookFaults: catenasim.WebhookFaults{DuplicateEvery: 5, ReorderEvery: 7, LoseEvery: 9, ForgeEvery: 4,
+			StaleTimestampEvery: 6, OversizedEvery: 11, BombEvery: 13, BombSize: 32 << 20, WrongEncodingEvery: 8}}
+	tune := func(c *pipeline.Config) {
+		// Polls rarer than pushes: most points come by push, and what
+		// pushes lose comes with the next poll or sweep.
+		c.PollInterval, c.SweepInterval, c.GapThreshold, c.Lookback = 3*time.Second, 3*time.Second, 10*time.Second, time.Minute
+	}
+	h := newHarness(t, cfg, start, tune)
+	const secret = "whsec-e2e-push-secret"
+	rc, err := webhook.New(webhook.Config{Secret: []byte(secret), Now: clock.Now,
+		Accept: func(ctx context.Context, d *webhook.Delivery) error { return h.pipe.Push(ctx, d.Records) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := httptest.NewServer(rc)
+	defer recv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := secret
+	if _, err := h.client.CreateWebhook(ctx, catena.WebhookCreate{URL: recv.URL + webhook.Path, EventName: "vehicle_location.added", Secret: &s}); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- h.pipe.Run(ctx) }()
+	pushc := make(chan error, 1)
+	go func() { pushc <- h.sim.Push(ctx) }()
+
+	// Run until every fault has been injected and two sweeps have read
+	// what the lost batches held.
+	waitCounter(t, func() float64 {
+		st := h.sim.WebhookStats()
+		for _, n := range st.Faults {
+			if n == 0 {
+				return 0
+			}
+		}
+		return 1
+	}, 1)
+	waitSweeps(t, h, 2)
+	end := clock.Now()
+	waitSweeps(t, h, 2)
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	<-pushc
+
+	events, _ := h.readBack()
+	valid, _ := h.truth(start, end, end)
+	n := map[string]int{}
+	forged := h.sim.ForgedIDs()
+	for _, r := range events {
+		id := verify.Header(r, "catena-id")
+		n[id]++
+		if n[id] == 2 {
+			t.Errorf("record %s published twice", id)
+		}
+		if slices.Contains(forged, id) {
+			t.Errorf("forged record %s published", id)
+		}
+	}
+	missing := 0
+	for id, p := range valid {
+		if n[id] == 0 {
+			missing++
+			t.Errorf("record %s (vehicle %s, visible %s) never published", id, p.VehicleID, p.VisibleAt.Format(time.RFC3339Nano))
+		}
+	}
+	t.Logf("%d events; %d valid records visible during the run, %d missing; %d forged ids sent", len(events), len(valid), missing, len(forged))
+	if n := testutil.ToFloat64(h.metrics.Pages.WithLabelValues("push")); n == 0 {
+		t.Error("nothing came by push")
+	}
+
+	// Latency of what came by push (source_data_hash null): visible →
+	// produced, on the wall clock the simulator's clock follows.
+	schema := avro.MustParse(string(schemas.VehicleLocation))
+	var lat []time.Duration
+	for _, r := range events {
+		var ev struct {
+			ID   string  `avro:"id"`
+			Hash *string `avro:"source_data_hash"`
+		}
+		if err := avro.Unmarshal(schema, r.Value[5:], &ev); err != nil || ev.Hash != nil {
+			continue
+		}
+		if p, ok := valid[ev.ID]; ok {
+			lat = append(lat, r.Timestamp.Sub(p.VisibleAt))
+		}
+	}
+	if len(lat) == 0 {
+		t.Fatal("no pushed event to measure")
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	q := func(f float64) time.Duration { return lat[int(f*float64(len(lat)-1))] }
+	t.Logf("pushed events: %d of %d; visible→produced p50 %v, p99 %v, max %v; webhook stats %+v",
+		len(lat), len(events), q(0.5).Round(time.Millisecond), q(0.99).Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond), h.sim.WebhookStats())
+}

@@ -1,0 +1,109 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/catena-bridge/catena-bridge/internal/catena"
+	"github.com/catena-bridge/catena-bridge/internal/pipeline"
+)
+
+// asPushed turns REST records into webhook records: the REST record less
+// source_data, source_data_hash and the unit fields.
+func asPushed(t *testing.T, items []json.RawMessage) []json.RawMessage {
+	t.Helper()
+	out := make([]json.RawMessage, 0, len(items))
+	for _, it := range items {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(it, &m); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"source_data", "source_data_hash", "speed_unit", "odometer_unit", "fuel_value_unit", "oil_pressure_unit", "coolant_temperature_unit"} {
+			delete(m, k)
+		}
+		b, _ := json.Marshal(m)
+		out = append(out, b)
+	}
+	return out
+}
+
+// history returns a vehicle's REST records over [from, to).
+func history(t *testing.T, h *harness, vehicle string, from, to time.Time) []json.RawMessage {
+	t.Helper()
+	var items []json.RawMessage
+	pager := h.client.History(vehicle, catena.Window{From: from, To: to}, catena.LocationQuery{Size: 1000}, "")
+	for {
+		pg, err := pager.Next(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pg == nil {
+			return items
+		}
+		items = append(items, pg.Items...)
+	}
+}
+
+// TestRunPush: records pushed by webhook join the live tail: published once
+// whether they come by push, by poll or by both, and by two delivery
+// attempts; a bad pushed record is dead-lettered once; a push answered
+// before the tail runs is refused, so Catena retries it.
+func TestRunPush(t *testing.T) {
+	tune := liveTune(100 * time.Millisecond)
+	h := newHarness(t, clean(1, 3), t0, tune)
+	if err := h.pipe.Push(context.Background(), nil); !errors.Is(err, pipeline.ErrNotTailing) {
+		t.Errorf("Push with no tail running: %v, want ErrNotTailing", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- h.pipe.Run(ctx) }()
+	waitPages(t, h, 2)
+	now := t0
+	bad := json.RawMessage(`{"id":"0b3a1f40-2222-4222-8222-222222222222","fleet_id":"not-a-uuid","created_at":"2026-11-20T12:00:00Z","updated_at":"2026-11-20T12:00:00Z","connection_id":"0b3a1f40-3333-4333-8333-333333333333","source_name":"x","source_id":"y","occurred_at":"2026-11-20T12:00:00Z"}`)
+	for step := range 5 {
+		prev := now
+		now = now.Add(time.Minute)
+		h.clock.Set(now)
+		// Catena pushes what became visible this minute, some of it twice
+		// (a retried delivery), before the tail's next poll sees it.
+		for _, v := range h.sim.Vehicles() {
+			recs := asPushed(t, history(t, h, v.ID, prev, now))
+			pctx, pcancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+			if err := h.pipe.Push(pctx, recs); err != nil {
+				t.Fatalf("push: %v", err)
+			}
+			if step%2 == 0 {
+				if err := h.pipe.Push(pctx, recs); err != nil {
+					t.Fatalf("push again: %v", err)
+				}
+			}
+			pcancel()
+		}
+		if step == 0 {
+			for range 2 {
+				if err := h.pipe.Push(context.Background(), []json.RawMessage{bad}); err != nil {
+					t.Fatalf("push a bad record: %v", err)
+				}
+			}
+		}
+		waitPages(t, h, 2)
+	}
+	waitSweeps(t, h, 2)
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	checkPublished(t, h, t0.Add(-30*time.Minute), now.Add(-time.Minute))
+	if n := testutil.ToFloat64(h.metrics.Pages.WithLabelValues("push")); n == 0 {
+		t.Error("no push page committed")
+	}
+	counts, dlq := deadLetterCounts(h)
+	if counts["0b3a1f40-2222-4222-8222-222222222222"] != 1 {
+		t.Errorf("the bad pushed record is in the dead-letter topic %d times, want 1 (of %d dead letters)", counts["0b3a1f40-2222-4222-8222-222222222222"], len(dlq))
+	}
+}
