@@ -164,6 +164,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"rate limit not a number", validEnv("CATENA_RATE_LIMIT", "abc"), []string{"run"}, []string{`CATENA_RATE_LIMIT="abc"`, "not a number"}},
 		{"poll interval without unit", validEnv("POLL_INTERVAL", "5"), []string{"run"}, []string{`POLL_INTERVAL="5"`, "not a duration"}},
 		{"brokers missing", validEnv("KAFKA_BROKERS", ""), []string{"run"}, []string{"KAFKA_BROKERS is empty"}},
+		{"webhook address without a secret", validEnv("WEBHOOK_ADDR", ":8443"), []string{"run"}, []string{`WEBHOOK_ADDR=":8443" needs WEBHOOK_SECRET`}},
 		{"topic Kafka would reject", validEnv("KAFKA_TOPIC", "vehicle locations"), []string{"run"}, []string{`KAFKA_TOPIC="vehicle locations"`, "not allowed"}},
 		{"topic too long", validEnv("KAFKA_TOPIC", strings.Repeat("t", 240)), []string{"backfill", "--from", "2026-11-01T00:00:00Z"}, []string{"KAFKA_TOPIC=", "at most 237"}},
 		{"h3 resolution", validEnv("H3_RESOLUTIONS", "12"), []string{"run"}, []string{`H3_RESOLUTIONS="12"`, "12", "0..10"}},

@@ -375,3 +375,49 @@ func checkURL(env, s string) error {
 	}
 	return nil
 }
+
+// Webhook is the receiver of Catena's pushed deliveries (run only).
+type Webhook struct {
+	Addr         string
+	Secret       string
+	SecretFile   string
+	TLSCertFile  string
+	TLSKeyFile   string
+	MaxBodyBytes int64
+}
+
+// Bind registers the webhook settings on l.
+func (w *Webhook) Bind(l *Loader) {
+	l.String(&w.Addr, "webhook-addr", "WEBHOOK_ADDR", "", "serve Catena's vehicle_location.added deliveries at /webhooks/catena on this address (e.g. :8443); empty: no push, polling only")
+	l.Secret(&w.Secret, "webhook-secret", "WEBHOOK_SECRET", "the subscription's secret (catena-bridge webhooks subscribe prints it once); required with WEBHOOK_ADDR unless WEBHOOK_SECRET_FILE")
+	l.String(&w.SecretFile, "webhook-secret-file", "WEBHOOK_SECRET_FILE", "", "file holding the subscription's secret")
+	l.String(&w.TLSCertFile, "webhook-tls-cert-file", "WEBHOOK_TLS_CERT_FILE", "", "PEM certificate to serve the receiver over TLS (default plain HTTP, for a TLS-terminating proxy)")
+	l.String(&w.TLSKeyFile, "webhook-tls-key-file", "WEBHOOK_TLS_KEY_FILE", "", "PEM key of WEBHOOK_TLS_CERT_FILE")
+	l.Int64(&w.MaxBodyBytes, "webhook-max-body-bytes", "WEBHOOK_MAX_BODY_BYTES", 16<<20, "largest decompressed delivery taken (larger: 413)")
+}
+
+// Validate checks the webhook settings and reads the secret file.
+func (w *Webhook) Validate() error {
+	if w.Addr == "" {
+		return nil
+	}
+	var errs []error
+	if w.SecretFile != "" {
+		b, err := readSecretFile(w.SecretFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("WEBHOOK_SECRET_FILE=%q: %v", w.SecretFile, err))
+		} else {
+			w.Secret = strings.TrimSpace(string(b))
+		}
+	}
+	if w.Secret == "" && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("WEBHOOK_ADDR=%q needs WEBHOOK_SECRET or WEBHOOK_SECRET_FILE: deliveries are verified with the subscription's secret", w.Addr))
+	}
+	if (w.TLSCertFile == "") != (w.TLSKeyFile == "") {
+		errs = append(errs, errors.New("WEBHOOK_TLS_CERT_FILE and WEBHOOK_TLS_KEY_FILE go together"))
+	}
+	if w.MaxBodyBytes < 1<<10 {
+		errs = append(errs, fmt.Errorf("WEBHOOK_MAX_BODY_BYTES=%d: at least 1024", w.MaxBodyBytes))
+	}
+	return errors.Join(errs...)
+}

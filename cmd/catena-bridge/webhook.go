@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/oklog/run"
+
+	"github.com/catena-bridge/catena-bridge/internal/config"
+	"github.com/catena-bridge/catena-bridge/internal/webhook"
+)
+
+// withWebhooks returns work that runs the live tail beside the receiver of
+// Catena's pushed deliveries on wh.Addr, or the tail alone without an
+// address. The listener is opened here, so a busy address fails the start.
+// The receiver answers a delivery once its records are committed by the
+// tail (pipeline.Push); stopping the tail stops it.
+func withWebhooks(b *bridge, wh config.Webhook, now func() time.Time) (func(ctx context.Context) error, error) {
+	if wh.Addr == "" {
+		return b.pipe.Run, nil
+	}
+	rc, err := webhook.New(webhook.Config{
+		Secret:       []byte(wh.Secret),
+		Accept:       func(ctx context.Context, d *webhook.Delivery) error { return b.pipe.Push(ctx, d.Records) },
+		MaxBodyBytes: wh.MaxBodyBytes,
+		Now:          now,
+		Metrics:      webhook.NewMetrics(b.reg),
+		Logger:       b.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", wh.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("WEBHOOK_ADDR=%q: %w", wh.Addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(webhook.Path, rc)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
+	scheme := "http"
+	if wh.TLSCertFile != "" {
+		scheme = "https"
+	}
+	b.log.Info("webhook receiver listening", "url", scheme+"://"+ln.Addr().String()+webhook.Path)
+	return func(ctx context.Context) error {
+		var g run.Group
+		tctx, cancel := context.WithCancel(ctx)
+		g.Add(func() error { return b.pipe.Run(tctx) }, func(error) { cancel() })
+		g.Add(func() error {
+			var err error
+			if wh.TLSCertFile != "" {
+				err = srv.ServeTLS(ln, wh.TLSCertFile, wh.TLSKeyFile)
+			} else {
+				err = srv.Serve(ln)
+			}
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return fmt.Errorf("webhook receiver: %w", err)
+		}, func(error) {
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer scancel()
+			srv.Shutdown(sctx)
+		})
+		return g.Run()
+	}, nil
+}
