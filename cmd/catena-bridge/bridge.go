@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/catena-bridge/catena-bridge/internal/admin"
+	"github.com/catena-bridge/catena-bridge/internal/catena"
 	"github.com/catena-bridge/catena-bridge/internal/config"
 	"github.com/catena-bridge/catena-bridge/internal/geo"
 	"github.com/catena-bridge/catena-bridge/internal/pipeline"
@@ -57,9 +58,10 @@ type bridge struct {
 	log   *slog.Logger
 	reg   *prometheus.Registry
 	m     *pipeline.Metrics
-	sink  *sink.Sink
-	pipe  *pipeline.Pipeline
-	admin *admin.Server
+	sink   *sink.Sink
+	pipe   *pipeline.Pipeline
+	admin  *admin.Server
+	client *catena.Client
 
 	adminDone chan error             // the admin server's Serve result
 	step      atomic.Pointer[string] // start-up step under way; nil once started
@@ -96,6 +98,7 @@ func newBridge(ctx context.Context, e *env, f *bridgeFlags) (_ *bridge, err erro
 	if err != nil {
 		return nil, err
 	}
+	b.client = client
 	scfg, err := sinkConfig(f.kafka, f.work, log, reg)
 	if err != nil {
 		return nil, err

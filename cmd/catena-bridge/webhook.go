@@ -46,10 +46,21 @@ func withWebhooks(b *bridge, wh config.Webhook, now func() time.Time) (func(ctx 
 		scheme = "https"
 	}
 	b.log.Info("webhook receiver listening", "url", scheme+"://"+ln.Addr().String()+webhook.Path)
+	var watch *subscriptionWatch
+	if wh.ID != "" {
+		watch = newSubscriptionWatch(b.client, wh.ID, wh.AutoRecover, wh.CheckInterval, b.log, b.reg)
+		if b.admin != nil {
+			b.admin.AddCheck("webhook-subscription", watch.ready)
+		}
+	}
 	return func(ctx context.Context) error {
 		var g run.Group
 		tctx, cancel := context.WithCancel(ctx)
 		g.Add(func() error { return b.pipe.Run(tctx) }, func(error) { cancel() })
+		if watch != nil {
+			wctx, wcancel := context.WithCancel(ctx)
+			g.Add(func() error { return watch.run(wctx) }, func(error) { wcancel() })
+		}
 		g.Add(func() error {
 			var err error
 			if wh.TLSCertFile != "" {

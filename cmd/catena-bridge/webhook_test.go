@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/catena-bridge/catena-bridge/internal/catena"
 	"github.com/catena-bridge/catena-bridge/internal/catenasim"
 	"github.com/catena-bridge/catena-bridge/internal/sink"
 	"github.com/catena-bridge/catena-bridge/internal/verify"
@@ -120,5 +121,66 @@ func TestRunWebhook(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("the pushed record is in the topic %d times, want 1", n)
+	}
+}
+
+// TestRunWebhookSubscription: run watches its subscription (WEBHOOK_ID). A
+// paused one is reported; with WEBHOOK_AUTO_RECOVER it is activated again
+// and its dead-lettered deliveries replayed.
+func TestRunWebhookSubscription(t *testing.T) {
+	_, api := newSim(t, catenasim.Config{Seed: 3, Fleets: 1, VehiclesPerFleet: 2, ReportInterval: time.Second})
+	client, err := catena.New(catena.Config{APIURL: api, TokenURL: api + catenasim.TokenPath, ClientID: "demo", ClientSecret: "demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	secret := "whsec-cli-subscription"
+	subs, err := client.CreateWebhook(ctx, catena.WebhookCreate{URL: "http://127.0.0.1:9/webhooks/catena", EventName: "vehicle_location.added", Secret: &secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := subs[0].ID
+	if _, err := client.PauseWebhook(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	k := newKafkaEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	env := k.env(api, "CATENA_CLIENT_SECRET", "demo", "POLL_INTERVAL", "1h", "SWEEP_INTERVAL", "1h", "LOOKBACK", "1m", "LOG_LEVEL", "info",
+		"WEBHOOK_ADDR", addr, "WEBHOOK_SECRET", secret, "WEBHOOK_ID", id, "WEBHOOK_CHECK_INTERVAL", "50ms", "WEBHOOK_AUTO_RECOVER", "true")
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var code int
+	var stderr string
+	exited := make(chan struct{})
+	go func() {
+		code, _, stderr = cli(rctx, env, "run")
+		close(exited)
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		sub, err := client.Webhook(ctx, id)
+		if err == nil && sub.Status == "active" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the paused subscription was not activated within a minute (%v, %v)", sub, err)
+		}
+		select {
+		case <-exited:
+			t.Fatalf("run exited %d; stderr:\n%s", code, stderr)
+		case <-time.After(50 * time.Millisecond): // run checks every 50ms; nothing to wait on
+		}
+	}
+	stop()
+	<-exited
+	for _, want := range []string{"webhook subscription is not active", "status=paused", "activated and its dead-lettered deliveries replayed"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("run's log lacks %q:\n%s", want, stderr)
+		}
 	}
 }

@@ -378,7 +378,10 @@ func checkURL(env, s string) error {
 
 // Webhook is the receiver of Catena's pushed deliveries (run only).
 type Webhook struct {
-	Addr         string
+	Addr          string
+	ID            string        // the subscription to watch, optional
+	AutoRecover   bool          // activate a stale or paused subscription and replay its DLQ
+	CheckInterval time.Duration // how often the subscription is checked
 	Secret       string
 	SecretFile   string
 	TLSCertFile  string
@@ -394,6 +397,9 @@ func (w *Webhook) Bind(l *Loader) {
 	l.String(&w.TLSCertFile, "webhook-tls-cert-file", "WEBHOOK_TLS_CERT_FILE", "", "PEM certificate to serve the receiver over TLS (default plain HTTP, for a TLS-terminating proxy)")
 	l.String(&w.TLSKeyFile, "webhook-tls-key-file", "WEBHOOK_TLS_KEY_FILE", "", "PEM key of WEBHOOK_TLS_CERT_FILE")
 	l.Int64(&w.MaxBodyBytes, "webhook-max-body-bytes", "WEBHOOK_MAX_BODY_BYTES", 16<<20, "largest decompressed delivery taken (larger: 413)")
+	l.String(&w.ID, "webhook-id", "WEBHOOK_ID", "", "the subscription's id: run checks it at start and every WEBHOOK_CHECK_INTERVAL; stale or paused is a warning, a metric and a /readyz detail")
+	l.Bool(&w.AutoRecover, "webhook-auto-recover", "WEBHOOK_AUTO_RECOVER", false, "activate the subscription when it is stale or paused, and ask Catena to replay its dead-lettered deliveries")
+	l.Duration(&w.CheckInterval, "webhook-check-interval", "WEBHOOK_CHECK_INTERVAL", 5*time.Minute, "how often WEBHOOK_ID is checked")
 }
 
 // Validate checks the webhook settings and reads the secret file.
@@ -415,6 +421,9 @@ func (w *Webhook) Validate() error {
 	}
 	if (w.TLSCertFile == "") != (w.TLSKeyFile == "") {
 		errs = append(errs, errors.New("WEBHOOK_TLS_CERT_FILE and WEBHOOK_TLS_KEY_FILE go together"))
+	}
+	if w.ID != "" && w.CheckInterval <= 0 {
+		errs = append(errs, fmt.Errorf("WEBHOOK_CHECK_INTERVAL=%v: must be > 0", w.CheckInterval))
 	}
 	if w.MaxBodyBytes < 1<<10 {
 		errs = append(errs, fmt.Errorf("WEBHOOK_MAX_BODY_BYTES=%d: at least 1024", w.MaxBodyBytes))
