@@ -55,9 +55,9 @@ func (b *bridgeFlags) validate() error {
 
 // bridge is a wired pipeline with its admin endpoint.
 type bridge struct {
-	log   *slog.Logger
-	reg   *prometheus.Registry
-	m     *pipeline.Metrics
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	m      *pipeline.Metrics
 	sink   *sink.Sink
 	pipe   *pipeline.Pipeline
 	admin  *admin.Server

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -16,9 +18,11 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/catena-bridge/catena-bridge/internal/avro"
+	"github.com/catena-bridge/catena-bridge/internal/catena"
 	"github.com/catena-bridge/catena-bridge/internal/catenasim"
 	"github.com/catena-bridge/catena-bridge/internal/config"
 	"github.com/catena-bridge/catena-bridge/internal/sink"
+	"github.com/catena-bridge/catena-bridge/internal/webhook"
 	"github.com/catena-bridge/catena-bridge/schemas"
 )
 
@@ -132,18 +136,26 @@ func demo(ctx context.Context, e *env, sf simFlags, a config.Admin, history, liv
 	c := b.m.Counts()
 	say("   done: %d vehicles, %d records published, %d dead-lettered, %d duplicates skipped (%.1fs)", res.Vehicles, c.Published, sumCounts(c.DeadLetters), c.Duplicates, time.Since(start).Seconds())
 
-	say("\n2. live tail for %v (poll every %v real = %v simulated)", liveFor, f.pipeline.PollInterval, time.Duration(float64(f.pipeline.PollInterval)*sf.speed))
+	say("\n2. live tail for %v (poll every %v real = %v simulated), with Catena's webhook pushes", liveFor, f.pipeline.PollInterval, time.Duration(float64(f.pipeline.PollInterval)*sf.speed))
 	before := c.Published
 	lctx, cancel := context.WithTimeout(ctx, liveFor)
+	push, err := demoPush(lctx, b, sim, clock)
+	if err != nil {
+		cancel()
+		return err
+	}
+	say("   webhook receiver %s, subscription %s", push.url, push.id)
 	stop = demoProgress(lctx, e, b, "   live")
 	err = b.pipe.Run(lctx)
 	stop()
 	cancel()
+	push.wait()
 	if err != nil {
 		return err
 	}
 	c = b.m.Counts()
 	say("   live tail published %d new records", c.Published-before)
+	say("   %s", push.summary())
 
 	say("\n3. report")
 	say("   fetched from the API      %d", c.Fetched)
@@ -254,4 +266,75 @@ func demoProgress(ctx context.Context, e *env, b *bridge, label string) (stop fu
 		}
 	}()
 	return func() { close(done); <-exited }
+}
+
+// demoPushed is the demo's push path: a receiver in front of the tail, the
+// simulator pushing to it, and how long each delivery took to commit.
+type demoPushed struct {
+	url, id string
+	srv     *http.Server
+	done    chan error
+	mu      sync.Mutex
+	took    []time.Duration // received → committed, per accepted delivery
+	records int
+}
+
+// demoPush subscribes a receiver to the simulator's vehicle_location.added
+// deliveries and starts the simulator's pusher until ctx ends.
+func demoPush(ctx context.Context, b *bridge, sim *catenasim.Server, clock catenasim.Clock) (*demoPushed, error) {
+	const secret = "demo-webhook-secret"
+	d := &demoPushed{done: make(chan error, 1)}
+	rc, err := webhook.New(webhook.Config{Secret: []byte(secret), Now: clock.Now, Logger: b.log,
+		Metrics: webhook.NewMetrics(b.reg),
+		Accept: func(ctx context.Context, dl *webhook.Delivery) error {
+			start := time.Now()
+			err := b.pipe.Push(ctx, dl.Records)
+			if err == nil {
+				d.mu.Lock()
+				d.took = append(d.took, time.Since(start))
+				d.records += len(dl.Records)
+				d.mu.Unlock()
+			}
+			return err
+		}})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(webhook.Path, rc)
+	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go d.srv.Serve(ln)
+	d.url = "http://" + ln.Addr().String() + webhook.Path
+	s := secret
+	subs, err := b.client.CreateWebhook(ctx, catena.WebhookCreate{URL: d.url, EventName: catenasim.EventVehicleLocationAdded, Secret: &s})
+	if err != nil {
+		d.srv.Close()
+		return nil, fmt.Errorf("subscribe the demo's receiver: %w", err)
+	}
+	d.id = subs[0].ID
+	go func() { d.done <- sim.Push(ctx) }()
+	return d, nil
+}
+
+// wait stops the pusher's receiver once the pusher has stopped.
+func (d *demoPushed) wait() {
+	<-d.done
+	d.srv.Close()
+}
+
+func (d *demoPushed) summary() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.took) == 0 {
+		return "no webhook delivery was committed"
+	}
+	took := slices.Clone(d.took)
+	slices.Sort(took)
+	q := func(f float64) time.Duration { return took[int(f*float64(len(took)-1))].Round(time.Millisecond) }
+	return fmt.Sprintf("pushed: %d deliveries, %d records (each published once with the polled ones); received → committed p50 %v, p99 %v, max %v",
+		len(took), d.records, q(0.5), q(0.99), took[len(took)-1].Round(time.Millisecond))
 }
