@@ -286,16 +286,16 @@ func demoPush(ctx context.Context, b *bridge, sim *catenasim.Server, clock caten
 	d := &demoPushed{done: make(chan error, 1)}
 	rc, err := webhook.New(webhook.Config{Secret: []byte(secret), Now: clock.Now, Logger: b.log,
 		Metrics: webhook.NewMetrics(b.reg),
-		Accept: func(ctx context.Context, dl *webhook.Delivery) error {
+		Accept: func(ctx context.Context, dl *webhook.Delivery) (bool, error) {
 			start := time.Now()
-			err := b.pipe.Push(ctx, dl.Records)
+			dup, err := b.pipe.Push(ctx, dl.Records)
 			if err == nil {
 				d.mu.Lock()
 				d.took = append(d.took, time.Since(start))
 				d.records += len(dl.Records)
 				d.mu.Unlock()
 			}
-			return err
+			return dup, err
 		}})
 	if err != nil {
 		return nil, err

@@ -25,7 +25,7 @@ func withWebhooks(b *bridge, wh config.Webhook, now func() time.Time) (func(ctx 
 	}
 	rc, err := webhook.New(webhook.Config{
 		Secret:       []byte(wh.Secret),
-		Accept:       func(ctx context.Context, d *webhook.Delivery) error { return b.pipe.Push(ctx, d.Records) },
+		Accept:       func(ctx context.Context, d *webhook.Delivery) (bool, error) { return b.pipe.Push(ctx, d.Records) },
 		MaxBodyBytes: wh.MaxBodyBytes,
 		Now:          now,
 		Metrics:      webhook.NewMetrics(b.reg),

@@ -382,11 +382,11 @@ type Webhook struct {
 	ID            string        // the subscription to watch, optional
 	AutoRecover   bool          // activate a stale or paused subscription and replay its DLQ
 	CheckInterval time.Duration // how often the subscription is checked
-	Secret       string
-	SecretFile   string
-	TLSCertFile  string
-	TLSKeyFile   string
-	MaxBodyBytes int64
+	Secret        string
+	SecretFile    string
+	TLSCertFile   string
+	TLSKeyFile    string
+	MaxBodyBytes  int64
 }
 
 // Bind registers the webhook settings on l.

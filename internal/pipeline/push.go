@@ -23,6 +23,7 @@ const pushLinger = 50 * time.Millisecond
 type pushReq struct {
 	items []json.RawMessage
 	done  chan error
+	fresh bool // set before done: some record was published or dead-lettered
 }
 
 // Push publishes records that Catena pushed (a webhook delivery's data) and
@@ -30,23 +31,24 @@ type pushReq struct {
 // then answers Catena 503, and Catena retries). A record the live tail has
 // published already, polled or pushed, is not published again; one that
 // does not validate goes to the dead-letter topic. It returns
-// ErrNotTailing unless Run is running.
-func (p *Pipeline) Push(ctx context.Context, records []json.RawMessage) error {
+// ErrNotTailing unless Run is running. duplicate reports a delivery none of
+// whose records was new (all published before, by push or poll).
+func (p *Pipeline) Push(ctx context.Context, records []json.RawMessage) (duplicate bool, err error) {
 	l := p.tail.Load()
 	if l == nil {
-		return ErrNotTailing
+		return false, ErrNotTailing
 	}
 	req := &pushReq{items: records, done: make(chan error, 1)}
 	select {
 	case l.pushes <- req:
 	case <-ctx.Done():
-		return ctx.Err()
+		return false, ctx.Err()
 	}
 	select {
 	case err := <-req.done:
-		return err
+		return err == nil && !req.fresh && len(records) > 0, err
 	case <-ctx.Done():
-		return ctx.Err()
+		return false, ctx.Err()
 	}
 }
 
@@ -80,8 +82,26 @@ func (l *live) pusher(ctx context.Context) error {
 		for _, r := range batch {
 			items = append(items, r.items...)
 		}
-		_, err := l.stage(ctx, "push", decodePushed(items), l.p.cfg.Now().UTC(), nil, "")
+		decoded := decodePushed(items)
+		out, err := l.stage(ctx, "push", decoded, l.p.cfg.Now().UTC(), nil, "")
+		var handled map[string]bool
+		if err == nil {
+			handled = make(map[string]bool, len(out.batch.Events)+len(out.batch.DeadLetters))
+			for _, ev := range out.batch.Events {
+				handled[ev.ID] = true
+			}
+			for _, dl := range out.batch.DeadLetters {
+				handled[dl.ID] = true
+			}
+		}
+		at := 0
 		for _, r := range batch {
+			for i := range r.items {
+				if id := decoded[at+i].loc.ID; handled[id] || id == "" && len(out.batch.DeadLetters) > 0 {
+					r.fresh = true
+				}
+			}
+			at += len(r.items)
 			r.done <- err
 		}
 		if err != nil {

@@ -45,7 +45,7 @@ func TestRunPushEndToEnd(t *testing.T) {
 	h := newHarness(t, cfg, start, tune)
 	const secret = "whsec-e2e-push-secret"
 	rc, err := webhook.New(webhook.Config{Secret: []byte(secret), Now: clock.Now,
-		Accept: func(ctx context.Context, d *webhook.Delivery) error { return h.pipe.Push(ctx, d.Records) }})
+		Accept: func(ctx context.Context, d *webhook.Delivery) (bool, error) { return h.pipe.Push(ctx, d.Records) }})
 	if err != nil {
 		t.Fatal(err)
 	}

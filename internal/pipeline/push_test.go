@@ -56,7 +56,7 @@ func history(t *testing.T, h *harness, vehicle string, from, to time.Time) []jso
 func TestRunPush(t *testing.T) {
 	tune := liveTune(100 * time.Millisecond)
 	h := newHarness(t, clean(1, 3), t0, tune)
-	if err := h.pipe.Push(context.Background(), nil); !errors.Is(err, pipeline.ErrNotTailing) {
+	if _, err := h.pipe.Push(context.Background(), nil); !errors.Is(err, pipeline.ErrNotTailing) {
 		t.Errorf("Push with no tail running: %v, want ErrNotTailing", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -74,19 +74,23 @@ func TestRunPush(t *testing.T) {
 		for _, v := range h.sim.Vehicles() {
 			recs := asPushed(t, history(t, h, v.ID, prev, now))
 			pctx, pcancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
-			if err := h.pipe.Push(pctx, recs); err != nil {
+			if _, err := h.pipe.Push(pctx, recs); err != nil {
 				t.Fatalf("push: %v", err)
 			}
 			if step%2 == 0 {
-				if err := h.pipe.Push(pctx, recs); err != nil {
+				dup, err := h.pipe.Push(pctx, recs)
+				if err != nil {
 					t.Fatalf("push again: %v", err)
+				}
+				if !dup && len(recs) > 0 {
+					t.Errorf("the same delivery again was not reported a duplicate")
 				}
 			}
 			pcancel()
 		}
 		if step == 0 {
 			for range 2 {
-				if err := h.pipe.Push(context.Background(), []json.RawMessage{bad}); err != nil {
+				if _, err := h.pipe.Push(context.Background(), []json.RawMessage{bad}); err != nil {
 					t.Fatalf("push a bad record: %v", err)
 				}
 			}

@@ -5,6 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // Outcomes of a delivery, the label of catena_bridge_webhook_deliveries_total.
 const (
 	OutcomeAccepted       = "accepted"        // committed, answered 202
+	OutcomeDuplicate      = "duplicate"       // committed, nothing new in it (a repeated delivery), answered 202
 	OutcomeIgnored        = "ignored"         // another event type, answered 202
 	OutcomeBadSignature   = "bad_signature"   // 401
 	OutcomeStaleTimestamp = "stale_timestamp" // 401: too old, too far ahead, or unparsable
@@ -30,7 +31,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	const ns = "catena_bridge"
 	m := &Metrics{
 		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "webhook_deliveries_total",
-			Help: "Webhook deliveries received, by outcome (accepted, ignored, bad_signature, stale_timestamp, too_large, bad_encoding, bad_payload, commit_timeout, failed, busy, bad_method)."}, []string{"outcome"}),
+			Help: "Webhook deliveries received, by outcome (accepted, duplicate, ignored, bad_signature, stale_timestamp, too_large, bad_encoding, bad_payload, commit_timeout, failed, busy, bad_method)."}, []string{"outcome"}),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "webhook_delivery_seconds",
 			Help: "Time from receiving a delivery to answering it 202, its records committed.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
 		Records: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "webhook_records_total",

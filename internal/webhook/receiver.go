@@ -47,9 +47,9 @@ type Config struct {
 	// Secret is the subscription's secret, the HMAC key.
 	Secret []byte
 	// Accept commits a delivery's records and returns nil once they are in
-	// a committed transaction; ctx ends at AckTimeout. Safe for concurrent
-	// use.
-	Accept func(ctx context.Context, d *Delivery) error
+	// a committed transaction, and whether none of them was new (a repeated
+	// delivery); ctx ends at AckTimeout. Safe for concurrent use.
+	Accept func(ctx context.Context, d *Delivery) (duplicate bool, err error)
 
 	MaxCompressedBytes int64         // on the wire, default 4 MiB
 	MaxBodyBytes       int64         // decompressed, default 16 MiB
@@ -136,7 +136,8 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), rc.cfg.AckTimeout)
 	defer cancel()
-	if err := rc.cfg.Accept(ctx, d); err != nil {
+	dup, err := rc.cfg.Accept(ctx, d)
+	if err != nil {
 		outcome := OutcomeFailed
 		if ctx.Err() != nil {
 			outcome = OutcomeCommitTimeout
@@ -144,7 +145,11 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.answer(w, r, refuse(http.StatusServiceUnavailable, outcome, "records not committed (%v); retry", err))
 		return
 	}
-	rc.cfg.Metrics.Deliveries.WithLabelValues(OutcomeAccepted).Inc()
+	outcome := OutcomeAccepted
+	if dup {
+		outcome = OutcomeDuplicate
+	}
+	rc.cfg.Metrics.Deliveries.WithLabelValues(outcome).Inc()
 	rc.cfg.Metrics.Records.Add(float64(len(d.Records)))
 	rc.cfg.Metrics.Latency.Observe(rc.cfg.Now().Sub(received).Seconds())
 	w.WriteHeader(http.StatusAccepted)

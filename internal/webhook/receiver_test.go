@@ -156,14 +156,14 @@ func TestReceiver(t *testing.T) {
 				Secret: []byte(testSecret), Metrics: m, Now: func() time.Time { return now },
 				Logger:     slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 				AckTimeout: 100 * time.Millisecond,
-				Accept: func(ctx context.Context, d *Delivery) error {
+				Accept: func(ctx context.Context, d *Delivery) (bool, error) {
 					mu.Lock()
 					got = append(got, d)
 					mu.Unlock()
 					if tc.accept != nil {
-						return tc.accept(ctx, d)
+						return false, tc.accept(ctx, d)
 					}
-					return nil
+					return false, nil
 				},
 			})
 			if err != nil {
@@ -201,7 +201,7 @@ func TestReceiver(t *testing.T) {
 // limit; what it costs is bounded by the limit, not by what it expands to.
 func TestReceiverBombMemory(t *testing.T) {
 	rc, err := New(Config{Secret: []byte(testSecret), MaxBodyBytes: 1 << 20, Now: func() time.Time { return now },
-		Accept: func(context.Context, *Delivery) error { return nil }, Logger: slog.New(slog.DiscardHandler)})
+		Accept: func(context.Context, *Delivery) (bool, error) { return false, nil }, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,5 +220,22 @@ func TestReceiverBombMemory(t *testing.T) {
 	// receiver's share is the 1 MiB limit and its buffer's doublings.
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
 		t.Errorf("a 4 GiB bomb cost %d MiB of allocations; want it bounded by the limit", alloc>>20)
+	}
+}
+
+// TestReceiverDuplicate: a delivery whose records were all published
+// before (a retry, or records the poll found first) is answered 202 and
+// counted as a duplicate.
+func TestReceiverDuplicate(t *testing.T) {
+	m := NewMetrics(nil)
+	rc, err := New(Config{Secret: []byte(testSecret), Metrics: m, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler),
+		Accept: func(context.Context, *Delivery) (bool, error) { return true, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	rc.ServeHTTP(w, genuine(envelope).request())
+	if w.Code != http.StatusAccepted || testutil.ToFloat64(m.Deliveries.WithLabelValues(OutcomeDuplicate)) != 1 {
+		t.Errorf("status %d, duplicates %v; want 202 and 1", w.Code, testutil.ToFloat64(m.Deliveries.WithLabelValues(OutcomeDuplicate)))
 	}
 }
