@@ -96,6 +96,13 @@ type request struct {
 	endpoint string // path template
 	url      string // full URL, query included
 	body     []byte // JSON body; nil for none
+	// once marks a request that must not be repeated once the API may have
+	// acted on it (CreateWebhook: a generated secret is shown only in the
+	// first answer). It is retried only when the API certainly did not act:
+	// a 429, a 401 before the token's renewal, a connection never opened;
+	// any other failure ends at once, wrapping ErrOutcomeUnknown when the
+	// request may have been carried out.
+	once bool
 }
 
 // attemptResult tells retry what to do after a failed attempt.
@@ -139,7 +146,12 @@ func (c *Client) do(ctx context.Context, r *request, onOK func(status int, body 
 		resp, err := c.hc.Do(req)
 		if err != nil {
 			c.cfg.Observer.Request(r.endpoint, 0, err, time.Since(start))
-			return attemptResult{retryable: retryableTransport(err)}, fmt.Errorf("%s %s: %w", r.method, r.endpoint, unwrapURLError(err))
+			err = fmt.Errorf("%s %s: %w", r.method, r.endpoint, unwrapURLError(err))
+			if r.once && !notSent(err) {
+				// Even when the caller gave up, the request may have arrived.
+				return attemptResult{}, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+			}
+			return attemptResult{retryable: retryableTransport(err)}, err
 		}
 		buf := getBuffer()
 		defer putBuffer(buf)
@@ -148,13 +160,23 @@ func (c *Client) do(ctx context.Context, r *request, onOK func(status int, body 
 		status := resp.StatusCode
 		if err != nil {
 			c.cfg.Observer.Request(r.endpoint, status, err, d)
-			return attemptResult{status: status, retryable: retryableTransport(err)},
-				fmt.Errorf("%s %s: %d response: %w", r.method, r.endpoint, status, err)
+			err = fmt.Errorf("%s %s: %d response: %w", r.method, r.endpoint, status, err)
+			if r.once {
+				if status >= 200 && status < 300 || status >= 500 {
+					err = fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+				}
+				return attemptResult{status: status}, err
+			}
+			return attemptResult{status: status, retryable: retryableTransport(err)}, err
 		}
 		if status >= 200 && status < 300 {
 			c.cfg.Observer.Request(r.endpoint, status, nil, d)
 			if err := onOK(status, buf.Bytes()); err != nil {
-				return attemptResult{status: status}, fmt.Errorf("%s %s: decode %d response: %w", r.method, r.endpoint, status, err)
+				err = fmt.Errorf("%s %s: decode %d response: %w", r.method, r.endpoint, status, err)
+				if r.once {
+					err = fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+				}
+				return attemptResult{status: status}, err
 			}
 			return attemptResult{status: status}, nil
 		}
@@ -170,6 +192,12 @@ func (c *Client) do(ctx context.Context, r *request, onOK func(status int, body 
 				return attemptResult{status: status, retryNow: true}, apiErr
 			}
 			return attemptResult{status: status}, fmt.Errorf("%w (after renewing the token): %w", apiErr, ErrUnauthorized)
+		}
+		if r.once && status != http.StatusTooManyRequests {
+			if status >= 500 || status == http.StatusRequestTimeout {
+				return attemptResult{status: status}, fmt.Errorf("%w: %w", ErrOutcomeUnknown, apiErr)
+			}
+			return attemptResult{status: status}, apiErr
 		}
 		return attemptResult{status: status, retryable: retryableStatus(status), retryAfter: apiErr.RetryAfter}, apiErr
 	})

@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -332,7 +330,8 @@ func (c *Client) CreateWebhook(ctx context.Context, in WebhookCreate) ([]Webhook
 	}
 	r := request{op: op, method: "POST", endpoint: EndpointWebhooks, url: c.baseURL + EndpointWebhooks, body: body}
 	var out []Webhook
-	err = c.doUnsafe(ctx, &r, func(_ int, b []byte) error {
+	r.once = true
+	err = c.do(ctx, &r, func(_ int, b []byte) error {
 		b = bytes.TrimSpace(b)
 		switch {
 		case len(b) > 0 && b[0] == '[':
@@ -428,88 +427,6 @@ func (c *Client) webhookCall(ctx context.Context, op, method, endpoint, suffix, 
 		return nil, fmt.Errorf("%s %s: %w", op, id, err)
 	}
 	return &w, nil
-}
-
-// doUnsafe is do for a request that must not be repeated once the API may
-// have acted on it (see CreateWebhook). It retries a 429, renews the token
-// once on a 401 and retries a connection that could not be opened; any
-// other failure ends after one attempt, wrapping ErrOutcomeUnknown when the
-// request may have been carried out.
-func (c *Client) doUnsafe(ctx context.Context, r *request, onOK func(status int, body []byte) error) error {
-	refreshed := false
-	return c.retry(ctx, r.op, r.method, r.endpoint, func(ctx context.Context) (attemptResult, error) {
-		tok, err := c.tokens.get(ctx)
-		if err != nil {
-			return attemptResult{}, err
-		}
-		if err := c.wait(ctx); err != nil {
-			return attemptResult{}, err
-		}
-		actx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
-		defer cancel()
-		var body io.Reader
-		if r.body != nil {
-			body = bytes.NewReader(r.body)
-		}
-		req, err := http.NewRequestWithContext(actx, r.method, r.url, body)
-		if err != nil {
-			return attemptResult{}, fmt.Errorf("%s %s: %w", r.method, r.endpoint, err)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok.value)
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("User-Agent", userAgent)
-		if r.body != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-
-		start := time.Now()
-		resp, err := c.hc.Do(req)
-		if err != nil {
-			c.cfg.Observer.Request(r.endpoint, 0, err, time.Since(start))
-			err = fmt.Errorf("%s %s: %w", r.method, r.endpoint, unwrapURLError(err))
-			if notSent(err) {
-				return attemptResult{retryable: retryableTransport(err)}, err
-			}
-			// Even when the caller gave up, the request may have arrived.
-			return attemptResult{}, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
-		}
-		buf := getBuffer()
-		defer putBuffer(buf)
-		err = readBody(resp, buf, c.cfg.MaxResponseBytes)
-		d := time.Since(start)
-		status := resp.StatusCode
-		if err != nil {
-			c.cfg.Observer.Request(r.endpoint, status, err, d)
-			err = fmt.Errorf("%s %s: %d response: %w", r.method, r.endpoint, status, err)
-			if status >= 200 && status < 300 || status >= 500 {
-				err = fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
-			}
-			return attemptResult{status: status}, err
-		}
-		if status >= 200 && status < 300 {
-			c.cfg.Observer.Request(r.endpoint, status, nil, d)
-			if err := onOK(status, buf.Bytes()); err != nil {
-				return attemptResult{status: status}, fmt.Errorf("%w: %s %s: decode %d response: %w", ErrOutcomeUnknown, r.method, r.endpoint, status, err)
-			}
-			return attemptResult{status: status}, nil
-		}
-		apiErr := newAPIError(r.op, r.method, r.url, status, resp.Header, buf.Bytes(), time.Now())
-		c.cfg.Observer.Request(r.endpoint, status, apiErr, d)
-		switch {
-		case status == http.StatusUnauthorized:
-			if !refreshed {
-				refreshed = true
-				c.tokens.invalidate(tok)
-				return attemptResult{status: status, retryNow: true}, apiErr
-			}
-			return attemptResult{status: status}, fmt.Errorf("%w (after renewing the token): %w", apiErr, ErrUnauthorized)
-		case status == http.StatusTooManyRequests:
-			return attemptResult{status: status, retryable: true, retryAfter: apiErr.RetryAfter}, apiErr
-		case status >= 500 || status == http.StatusRequestTimeout:
-			return attemptResult{status: status}, fmt.Errorf("%w: %w", ErrOutcomeUnknown, apiErr)
-		}
-		return attemptResult{status: status}, apiErr
-	})
 }
 
 // notSent reports whether a transport error happened before the request
