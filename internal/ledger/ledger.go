@@ -168,6 +168,10 @@ func (v *View) Owns(fleetID string, t time.Time) bool {
 	return true
 }
 
+// Selects reports whether the job's own claim selects the vehicles of fleet
+// fleetID: a claim without filters selects every fleet.
+func (v *View) Selects(fleetID string) bool { return v.self.matches(fleetID) }
+
 // Fetch returns the parts of w, a range the job wants to read for a vehicle
 // of fleet fleetID, that it owns: w within its claim, less every earlier
 // claim that selects the fleet.

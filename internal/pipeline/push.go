@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/catena-bridge/catena-bridge/internal/dedup"
 )
 
 // The push path: records Catena pushes by webhook join the live tail's
@@ -18,6 +20,17 @@ var ErrNotTailing = errors.New("pipeline: no live tail is running to take pushed
 // pushLinger is how long the first pushed records wait for others to share
 // their transaction: commits of pushes come at most this often.
 const pushLinger = 50 * time.Millisecond
+
+// pushMarker marks pushed ids in the live state, filed no earlier than
+// now (see live.stage).
+type pushMarker struct {
+	st  *liveState
+	now time.Time
+}
+
+func (m pushMarker) mark(id dedup.ID, at time.Time, vehicle string) bool {
+	return m.st.mark(id, later(at, m.now), vehicle)
+}
 
 // pushReq is one delivery's records, waiting for their commit.
 type pushReq struct {

@@ -112,6 +112,10 @@ type owner struct {
 	// vehicles (the snapshot): a record whose own fleet_id is missing is
 	// decided like the vehicle's others.
 	fleetOf func(vehicle string) string
+	// strict also requires the record's fleet to be one the job's own
+	// claim selects (pushed records: a subscription's filters are not the
+	// tail's).
+	strict bool
 }
 
 func (o owner) owns(loc *record.Location, at time.Time) bool {
@@ -122,7 +126,11 @@ func (o owner) owns(loc *record.Location, at time.Time) bool {
 	if f == "" && o.fleetOf != nil && loc.VehicleID != nil {
 		f = o.fleetOf(*loc.VehicleID)
 	}
-	return o.view.Owns(cmp.Or(f, loc.FleetID), at)
+	f = cmp.Or(f, loc.FleetID)
+	if o.strict && !o.view.Selects(f) {
+		return false
+	}
+	return o.view.Owns(f, at)
 }
 
 // run passes raw items through the stages. mark is called for every record

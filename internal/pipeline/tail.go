@@ -23,10 +23,27 @@ import (
 func (l *live) stage(ctx context.Context, mode string, items []decoded, ingestedAt time.Time, gap *gapStep, fleet string) (*page, error) {
 	l.inflight.RLock()
 	own := owner{view: l.view.Load(), fleet: fleet}
+	var mk marker = l.st
 	if mode == "live" || mode == "push" {
 		own.fleetOf = l.st.fleet
 	}
-	out := l.p.stages.runDecoded(items, ingestedAt, l.st, own)
+	if mode == "push" {
+		// A subscription's filters are set apart from the tail's: a pushed
+		// record of a fleet the tail does not select is another job's.
+		own.strict = true
+		// Pushed ids are kept for LOOKBACK from now, however old the
+		// record: Catena retries and repeats deliveries of late uploads,
+		// which the shared set would otherwise evict at once.
+		mk = pushMarker{l.st, ingestedAt}
+	}
+	out := l.p.stages.runDecoded(items, ingestedAt, mk, own)
+	if mode == "push" {
+		// What came by push moves no vehicle's last handled point: a lost
+		// delivery of older points would then lie behind it, where no gap
+		// fill reads. The next poll advances the vehicle as it would
+		// without pushes.
+		out.published = nil
+	}
 	req, err := l.submit(ctx, out, gap)
 	l.inflight.RUnlock()
 	if err == nil && req != nil {
