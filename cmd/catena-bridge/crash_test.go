@@ -269,7 +269,7 @@ func TestCrashBackfillOpenEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the crash test runs the bridge as child processes")
 	}
-	e := newCrashEnv(t, crashSim(5, 4))
+	e := newCrashEnv(t, crashSim(10, 10)) // 20,000 records: each run is still under way when killed
 	from := crashT0.Add(-200 * time.Minute)
 	valid, malformed := verify.Truth(e.sim, from, crashT0, crashT0)
 	total := int64(len(valid))
