@@ -50,7 +50,7 @@ func (b *bridgeFlags) validate() error {
 	if _, err := geo.ParseResolutions(b.pipeline.H3Resolutions); err != nil {
 		h3err = fmt.Errorf("H3_RESOLUTIONS=%q: %v", b.pipeline.H3Resolutions, err)
 	}
-	return joinErrs(b.loader.Err(), b.catena.Validate(), b.kafka.Validate(), b.pipeline.Validate(), b.admin.Validate(), h3err)
+	return errors.Join(b.loader.Err(), b.catena.Validate(), b.kafka.Validate(), b.pipeline.Validate(), b.admin.Validate(), h3err)
 }
 
 // bridge is a wired pipeline with its admin endpoint.
@@ -190,26 +190,6 @@ func (b *bridge) serve(ctx context.Context, work func(ctx context.Context) error
 	return g.Run()
 }
 
-func joinErrs(errs ...error) error {
-	var out []error
-	for _, err := range errs {
-		if err != nil {
-			out = append(out, err)
-		}
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	msg := ""
-	for i, err := range out {
-		if i > 0 {
-			msg += "\n"
-		}
-		msg += err.Error()
-	}
-	return fmt.Errorf("%s", msg)
-}
-
 func cmdRun(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet(e, "run", "[flags]", `Tails the Catena API live: every POLL_INTERVAL it reads the latest location of every
 vehicle and publishes what is new; a vehicle whose new point lies more than GAP_THRESHOLD
@@ -290,7 +270,7 @@ backfill, the live tail) are left to that job: overlapping runs publish each rec
 		if len(errs) == 0 && !from.Before(end) {
 			errs = append(errs, fmt.Errorf("--from=%s is not before --to=%s", fromS, end.Format(time.RFC3339)))
 		}
-		return joinErrs(errs...)
+		return errors.Join(errs...)
 	})
 	if !ok {
 		return code
@@ -315,16 +295,8 @@ backfill, the live tail) are left to that job: overlapping runs publish each rec
 	c := b.m.Counts()
 	fmt.Fprintf(e.stdout, "backfill %s [%s, %s): %d vehicles, fetched %d, published %d, duplicates skipped %d, left to earlier claims %d, dead-lettered %d%s\n",
 		res.Job, res.From.Format(time.RFC3339), res.To.Format(time.RFC3339), res.Vehicles, c.Fetched, c.Published, c.Duplicates, c.Elsewhere,
-		sumCounts(c.DeadLetters), map[bool]string{true: " (already complete)", false: ""}[res.AlreadyComplete])
+		c.DeadLettered(), map[bool]string{true: " (already complete)", false: ""}[res.AlreadyComplete])
 	return exitOK
-}
-
-func sumCounts(m map[string]int64) int64 {
-	var n int64
-	for _, v := range m {
-		n += v
-	}
-	return n
 }
 
 // fail reports err and returns exit code 1.

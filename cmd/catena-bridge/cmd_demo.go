@@ -44,7 +44,7 @@ published, skipped and dead-lettered, three decoded events and the spread over p
 	l.Duration(&history, "history", "", 24*time.Hour, "simulated history to backfill")
 	l.Duration(&liveFor, "live", "", 8*time.Second, "how long to tail live (real time)")
 	a.BindLog(l)
-	code, ok := parse(e, fs, args, func() error { return joinErrs(l.Err(), sf.validate(), a.Validate()) })
+	code, ok := parse(e, fs, args, func() error { return errors.Join(l.Err(), sf.validate(), a.Validate()) })
 	if !ok {
 		return code
 	}
@@ -134,7 +134,7 @@ func demo(ctx context.Context, e *env, sf simFlags, a config.Admin, history, liv
 		return err
 	}
 	c := b.m.Counts()
-	say("   done: %d vehicles, %d records published, %d dead-lettered, %d duplicates skipped (%.1fs)", res.Vehicles, c.Published, sumCounts(c.DeadLetters), c.Duplicates, time.Since(start).Seconds())
+	say("   done: %d vehicles, %d records published, %d dead-lettered, %d duplicates skipped (%.1fs)", res.Vehicles, c.Published, c.DeadLettered(), c.Duplicates, time.Since(start).Seconds())
 
 	say("\n2. live tail for %v (poll every %v real = %v simulated), with Catena's webhook pushes", liveFor, f.pipeline.PollInterval, time.Duration(float64(f.pipeline.PollInterval)*sf.speed))
 	before := c.Published
@@ -166,7 +166,7 @@ func demo(ctx context.Context, e *env, sf simFlags, a config.Admin, history, liv
 		reasons = append(reasons, r)
 	}
 	sort.Strings(reasons)
-	say("   dead-lettered             %d", sumCounts(c.DeadLetters))
+	say("   dead-lettered             %d", c.DeadLettered())
 	for _, r := range reasons {
 		say("     %-24s %d", r, c.DeadLetters[r])
 	}
@@ -257,7 +257,7 @@ func demoProgress(ctx context.Context, e *env, b *bridge, label string) (stop fu
 			select {
 			case <-t.C:
 				c := b.m.Counts()
-				fmt.Fprintf(e.stdout, "%s: fetched %d, published %d, dead-lettered %d, duplicates %d\n", label, c.Fetched, c.Published, sumCounts(c.DeadLetters), c.Duplicates)
+				fmt.Fprintf(e.stdout, "%s: fetched %d, published %d, dead-lettered %d, duplicates %d\n", label, c.Fetched, c.Published, c.DeadLettered(), c.Duplicates)
 			case <-done:
 				return
 			case <-ctx.Done():

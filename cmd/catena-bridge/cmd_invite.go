@@ -39,7 +39,7 @@ same fleet reference again refreshes the existing invitation. --json prints the 
 		if in.ExpiresInHours < 0 || in.ExpiresInHours > 672 {
 			errs = append(errs, fmt.Errorf("--expires-in-hours=%d: must be 1..672", in.ExpiresInHours))
 		}
-		return joinErrs(errs...)
+		return errors.Join(errs...)
 	})
 	if !ok {
 		return code

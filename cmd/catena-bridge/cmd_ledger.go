@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -33,14 +34,14 @@ still running is fenced and can publish nothing after it. A released tail cannot
 	fs.StringVar(&atS, "at", "", "with --release: where the claim ends (RFC3339, not before now); default now")
 	var at time.Time
 	code, ok := parse(e, fs, args, func() error {
-		err := joinErrs(l.Err(), k.ValidateReader(), a.Validate())
+		err := errors.Join(l.Err(), k.ValidateReader(), a.Validate())
 		if atS != "" {
 			var perr error
 			if at, perr = time.Parse(time.RFC3339, atS); perr != nil {
-				err = joinErrs(err, fmt.Errorf("--at=%q: not an RFC3339 time", atS))
+				err = errors.Join(err, fmt.Errorf("--at=%q: not an RFC3339 time", atS))
 			}
 			if release == "" {
-				err = joinErrs(err, fmt.Errorf("--at needs --release"))
+				err = errors.Join(err, fmt.Errorf("--at needs --release"))
 			}
 		}
 		return err

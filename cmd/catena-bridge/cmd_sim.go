@@ -64,7 +64,7 @@ with deterministic data from --seed and optional fault injection. Point a bridge
 	l.String(&addr, "addr", "SIM_ADDR", "127.0.0.1:8085", "listen address")
 	var sf simFlags
 	sf.bind(l, 3, 5, 30*time.Second, 1, catenasim.Faults{})
-	if code, ok := parse(e, fs, args, func() error { return joinErrs(l.Err(), sf.validate()) }); !ok {
+	if code, ok := parse(e, fs, args, func() error { return errors.Join(l.Err(), sf.validate()) }); !ok {
 		return code
 	}
 	if sf.speed != 1 {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -30,9 +31,9 @@ to a running bridge. Without --from-beginning it prints new events only.
 	fs.IntVar(&maxN, "max", 0, "stop after N events (0 = until interrupted)")
 	fs.BoolVar(&dlq, "dlq", false, "print the dead-letter topic instead: raw JSON with its reason")
 	code, ok := parse(e, fs, args, func() error {
-		err := joinErrs(l.Err(), k.ValidateReader(), a.Validate())
+		err := errors.Join(l.Err(), k.ValidateReader(), a.Validate())
 		if maxN < 0 {
-			err = joinErrs(err, fmt.Errorf("--max=%d: must be >= 0", maxN))
+			err = errors.Join(err, fmt.Errorf("--max=%d: must be >= 0", maxN))
 		}
 		return err
 	})

@@ -190,7 +190,7 @@ reached Catena (a 5xx, a timeout) is not retried: check with "webhooks list" fir
 				in.Secret = &s
 			}
 		}
-		return joinErrs(errs...)
+		return errors.Join(errs...)
 	})
 	if !ok {
 		return code
@@ -292,7 +292,7 @@ subscriptions Catena's circuit breaker disabled; "webhooks activate" brings one 
 				errs = append(errs, fmt.Errorf("--event=%q: %v", q.EventName, err))
 			}
 		}
-		return joinErrs(errs...)
+		return errors.Join(errs...)
 	})
 	if !ok {
 		return code
@@ -384,7 +384,7 @@ func webhookIDCommand(ctx context.Context, e *env, args []string, name, help str
 		if err := catena.CheckWebhookID(id); err != nil {
 			errs = append(errs, fmt.Errorf("--id=%q: %v", id, err))
 		}
-		return joinErrs(errs...)
+		return errors.Join(errs...)
 	})
 	if !ok {
 		return code

@@ -241,7 +241,7 @@ func (c *Client) retry(ctx context.Context, op, method, endpoint string, attempt
 		}
 		c.cfg.Logger.Warn("catena: retrying request",
 			"op", op, "method", method, "endpoint", endpoint, "status", res.status,
-			"error", err.Error(), "attempt", n, "wait", wait)
+			"err", err.Error(), "attempt", n, "wait", wait)
 		c.cfg.Observer.Retry(endpoint, res.status, wait)
 		t := time.NewTimer(wait)
 		select {

@@ -148,6 +148,9 @@ type Counts struct {
 	Pages       int64
 }
 
+// DeadLettered is the number of dead letters, every reason together.
+func (c Counts) DeadLettered() int64 { return sum(c.DeadLetters) }
+
 // Counts reads the counters.
 func (m *Metrics) Counts() Counts {
 	c := Counts{
