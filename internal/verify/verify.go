@@ -11,7 +11,6 @@ import (
 	"math"
 	"sort"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/twmb/avro"
@@ -64,12 +63,22 @@ func Partition(key []byte, partitions int32) int32 {
 	return (Murmur2(key) & 0x7fffffff) % partitions
 }
 
+// Reporter is what Topic reports to; *testing.T and *testing.B are ones.
+// The package takes it rather than importing testing, which a production
+// package must not.
+type Reporter interface {
+	Helper()
+	Fatal(args ...any)
+	Errorf(format string, args ...any)
+	Logf(format string, args ...any)
+}
+
 // Topic verifies what a read_committed consumer finds against the
 // simulator's ground truth: every valid point exactly once as an event
 // (decoded with twmb/avro, not the encoder's library), keyed and partitioned
 // by fleet_id, H3 parents and coordinates intact; every malformed point
 // exactly once in the dead-letter topic with its reason.
-func Topic(t testing.TB, events, dlq []*kgo.Record, valid, malformed map[string]catenasim.Point, partitions int) {
+func Topic(t Reporter, events, dlq []*kgo.Record, valid, malformed map[string]catenasim.Point, partitions int) {
 	t.Helper()
 	schema, err := avro.Parse(schemas.VehicleLocation, avro.WithCustomType(avro.CustomType{LogicalType: "timestamp-micros"}))
 	if err != nil {
