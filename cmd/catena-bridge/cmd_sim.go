@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/oklog/run"
+
 	"github.com/catena-bridge/catena-bridge/internal/catenasim"
 	"github.com/catena-bridge/catena-bridge/internal/config"
 )
@@ -86,19 +88,26 @@ with deterministic data from --seed and optional fault injection. Point a bridge
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(e.stderr, "catena-bridge sim: serving the simulated Catena API on http://%s (%d fleets × %d vehicles, seed %d)\n",
 		ln.Addr(), sf.cfg.Fleets, sf.cfg.VehiclesPerFleet, sf.cfg.Seed)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case <-ctx.Done():
+	// The API, and the webhook deliveries to what subscribes through it,
+	// until a signal (oklog/run: the first actor to return stops the rest).
+	var g run.Group
+	g.Add(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}, func(error) {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
-		return exitOK
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			fmt.Fprintf(e.stderr, "catena-bridge sim: %v\n", err)
-			return exitFailure
-		}
-		return exitOK
+	})
+	pctx, stopPush := context.WithCancel(context.Background())
+	g.Add(func() error { return sim.Push(pctx) }, func(error) { stopPush() })
+	sctx, stopSignals := context.WithCancel(ctx)
+	g.Add(func() error { <-sctx.Done(); return nil }, func(error) { stopSignals() })
+	if err := g.Run(); err != nil {
+		fmt.Fprintf(e.stderr, "catena-bridge sim: %v\n", err)
+		return exitFailure
 	}
+	return exitOK
 }

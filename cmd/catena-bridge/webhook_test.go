@@ -184,3 +184,45 @@ func TestRunWebhookSubscription(t *testing.T) {
 		}
 	}
 }
+
+// TestSimServesAndStops: `sim` serves the API (and pushes to what
+// subscribes) until it is stopped, then exits 0.
+func TestSimServesAndStops(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var code int
+	exited := make(chan struct{})
+	go func() {
+		code, _, _ = cli(ctx, map[string]string{}, "sim", "--addr", addr)
+		close(exited)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sim did not answer /healthz within 30s: %v", err)
+		}
+		select {
+		case <-exited:
+			t.Fatalf("sim exited %d", code)
+		case <-time.After(20 * time.Millisecond): // the server starts; nothing to wait on
+		}
+	}
+	stop()
+	<-exited
+	if code != exitOK {
+		t.Errorf("sim: exit %d after the stop, want 0", code)
+	}
+}
