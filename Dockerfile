@@ -13,5 +13,5 @@ RUN CGO_ENABLED=1 go build -trimpath -ldflags "-X main.version=${VERSION}" -o /o
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/catena-bridge /usr/local/bin/catena-bridge
-USER nobody
+USER 65534:65534
 ENTRYPOINT ["catena-bridge"]
