@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -406,6 +407,20 @@ func TestBackfillAndTail(t *testing.T) {
 		if _, ok := valid[ev["id"].(string)]; !ok {
 			t.Errorf("tail printed event %v, which is not a valid simulated record", ev["id"])
 		}
+	}
+
+	code, stdout, stderr = cli(tctx, env, "tail", "--meta", "--from-beginning", "--max", "1")
+	var wrapped struct {
+		Topic     string         `json:"topic"`
+		Partition *int32         `json:"partition"`
+		Offset    *int64         `json:"offset"`
+		Key       string         `json:"key"`
+		Headers   []string       `json:"headers"`
+		Payload   map[string]any `json:"payload"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &wrapped); err != nil || code != exitOK || wrapped.Partition == nil || wrapped.Offset == nil ||
+		wrapped.Key == "" || !slices.Contains(wrapped.Headers, "catena-id") || wrapped.Payload["id"] == nil {
+		t.Errorf("tail --meta: exit %d, %v, line %q", code, err, stdout)
 	}
 
 	code, stdout, stderr = cli(tctx, env, "tail", "--dlq", "--from-beginning", "--max", "1")

@@ -30,6 +30,8 @@ to a running bridge. Without --from-beginning it prints new events only.
 	fs.BoolVar(&fromBeginning, "from-beginning", false, "start at the beginning of the topic instead of its end")
 	fs.IntVar(&maxN, "max", 0, "stop after N events (0 = until interrupted)")
 	fs.BoolVar(&dlq, "dlq", false, "print the dead-letter topic instead: raw JSON with its reason")
+	var meta bool
+	fs.BoolVar(&meta, "meta", false, "wrap each line with the Kafka record's topic, partition, offset, key, timestamp and headers, as kcat -J does; the line itself is under \"payload\"")
 	code, ok := parse(e, fs, args, func() error {
 		err := errors.Join(l.Err(), k.ValidateReader(), a.Validate())
 		if maxN < 0 {
@@ -73,6 +75,9 @@ to a running bridge. Without --from-beginning it prints new events only.
 		if err != nil {
 			return fmt.Errorf("%s[%d]@%d: %w", r.Topic, r.Partition, r.Offset, err)
 		}
+		if meta {
+			line = withMeta(r, line)
+		}
 		fmt.Fprintf(e.stdout, "%s\n", line)
 		if n++; maxN > 0 && n >= maxN {
 			return sink.ErrStop
@@ -108,4 +113,24 @@ func tailLine(ctx context.Context, dec *avro.Decoder, r *kgo.Record, dlq bool) (
 		return nil, err
 	}
 	return avro.JSON(ev)
+}
+
+// withMeta wraps a printed record with its Kafka coordinates, in the shape
+// of kcat -J: topic, partition, offset, key, timestamp (ms), headers as a
+// flat list of names and values, and the line as payload.
+func withMeta(r *kgo.Record, line []byte) []byte {
+	headers := make([]string, 0, 2*len(r.Headers))
+	for _, h := range r.Headers {
+		headers = append(headers, h.Key, string(h.Value))
+	}
+	out, _ := json.Marshal(struct {
+		Topic     string          `json:"topic"`
+		Partition int32           `json:"partition"`
+		Offset    int64           `json:"offset"`
+		Timestamp int64           `json:"ts"`
+		Key       string          `json:"key"`
+		Headers   []string        `json:"headers"`
+		Payload   json.RawMessage `json:"payload"`
+	}{r.Topic, r.Partition, r.Offset, r.Timestamp.UnixMilli(), string(r.Key), headers, line})
+	return out
 }
