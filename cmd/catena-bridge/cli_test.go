@@ -420,7 +420,7 @@ func TestBackfillAndTail(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(stdout), &wrapped); err != nil || code != exitOK || wrapped.Partition == nil || wrapped.Offset == nil ||
 		wrapped.Key == "" || !slices.Contains(wrapped.Headers, "catena-id") || wrapped.Payload["id"] == nil {
-		t.Errorf("tail --meta: exit %d, %v, line %q", code, err, stdout)
+		t.Errorf("tail --meta: exit %d, %v, line %q, stderr %q", code, err, stdout, stderr)
 	}
 
 	code, stdout, stderr = cli(tctx, env, "tail", "--dlq", "--from-beginning", "--max", "1")
