@@ -166,9 +166,18 @@ func (s *liveState) idsAt(vehicle string) []string {
 // advance records what a page publishes and dead-letters, and returns the
 // checkpoints of the vehicles whose state moved. It does not depend on the
 // order of the API's records.
-func (s *liveState) advance(prefix string, pub []published, gap *gapStep) []sink.Checkpoint {
+//
+// maxStep, when positive, lets a record move its vehicle's last handled
+// point only from no further than maxStep before it (pushed records: a
+// point further on may have a lost delivery in front of it, which only a
+// gap fill from the last handled point reads).
+func (s *liveState) advance(prefix string, pub []published, gap *gapStep, maxStep time.Duration) []sink.Checkpoint {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if maxStep > 0 {
+		// In time order, so that contiguous points move it step by step.
+		slices.SortFunc(pub, func(a, b published) int { return a.at.Compare(b.at) })
+	}
 	var changed []string
 	if gap != nil {
 		v := s.vehicle(gap.vehicle)
@@ -184,7 +193,7 @@ func (s *liveState) advance(prefix string, pub []published, gap *gapStep) []sink
 	for _, p := range pub {
 		v := s.vehicle(p.vehicleID)
 		moved := false
-		if !p.synthetic {
+		if !p.synthetic && (maxStep <= 0 || !v.At.IsZero() && p.at.Sub(v.At) <= maxStep) {
 			switch {
 			case p.at.After(v.At):
 				v.At, v.IDs, v.ids = p.at, []string{p.id.String()}, append(v.ids[:0], p.id)

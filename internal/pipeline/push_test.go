@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,4 +111,44 @@ func TestRunPush(t *testing.T) {
 	if counts["0b3a1f40-2222-4222-8222-222222222222"] != 1 {
 		t.Errorf("the bad pushed record is in the dead-letter topic %d times, want 1 (of %d dead letters)", counts["0b3a1f40-2222-4222-8222-222222222222"], len(dlq))
 	}
+}
+
+// TestRunPushNoExtraGapFills: pushed points that follow a vehicle's last
+// handled point within GAP_THRESHOLD move it on, so healthy pushes cost the
+// tail no gap fills (a pushed record that moved nothing would have made
+// every vehicle a gap every GAP_THRESHOLD).
+func TestRunPushNoExtraGapFills(t *testing.T) {
+	tune := liveTune(time.Hour) // no sweep after the first
+	h := newHarness(t, clean(1, 3), t0, tune)
+	// The polls see a point only once it was pushed: pushes come first.
+	var pushedTo atomic.Int64
+	pushedTo.Store(t0.UnixNano())
+	hide := func(_ string, at time.Time) bool { return at.UnixNano() >= pushedTo.Load() }
+	h.hide.Store(&hide)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- h.pipe.Run(ctx) }()
+	waitPages(t, h, 2)
+	now := t0
+	gapsBefore := testutil.ToFloat64(h.metrics.Pages.WithLabelValues("gap"))
+	for range 8 {
+		prev := now
+		now = now.Add(time.Minute)
+		h.clock.Set(now)
+		for _, v := range h.sim.Vehicles() {
+			if _, err := h.pipe.Push(context.Background(), asPushed(t, rawHistory(t, h, v.ID, prev, now))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pushedTo.Store(now.UnixNano())
+		waitPages(t, h, 2)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.ToFloat64(h.metrics.Pages.WithLabelValues("gap")) - gapsBefore; n > 0 {
+		t.Errorf("%v gap pages with every point pushed in time, want 0", n)
+	}
+	checkPublished(t, h, t0, now.Add(-time.Minute))
 }

@@ -61,6 +61,9 @@ type page struct {
 	fetched   int
 	dups      int
 	elsewhere int // records an earlier claim owns
+	// maxStep bounds how far a record may move its vehicle's last handled
+	// point (liveState.advance); 0: no bound.
+	maxStep time.Duration
 
 	// arena holds every event's key and value: a slice per event would be
 	// two allocations per record. Sized for typical events (about 900

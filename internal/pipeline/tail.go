@@ -38,11 +38,13 @@ func (l *live) stage(ctx context.Context, mode string, items []decoded, ingested
 	}
 	out := l.p.stages.runDecoded(items, ingestedAt, mk, own)
 	if mode == "push" {
-		// What came by push moves no vehicle's last handled point: a lost
-		// delivery of older points would then lie behind it, where no gap
-		// fill reads. The next poll advances the vehicle as it would
-		// without pushes.
-		out.published = nil
+		// A pushed point moves its vehicle's last handled point only from
+		// within GAP_THRESHOLD: behind a point further on a delivery may
+		// have been lost, and the next poll's gap fill must read there.
+		out.maxStep = l.p.cfg.GapThreshold
+		// Nor does a pushed record of another job's vehicle make it one of
+		// the tail's (its sweeps would then read that vehicle).
+		out.published = slices.DeleteFunc(out.published, func(p published) bool { return p.elsewhere })
 	}
 	req, err := l.submit(ctx, out, gap)
 	l.inflight.RUnlock()
@@ -61,7 +63,7 @@ func (l *live) stage(ctx context.Context, mode string, items []decoded, ingested
 func (l *live) submit(ctx context.Context, out *page, gap *gapStep) (*commitReq, error) {
 	l.order.Lock()
 	defer l.order.Unlock()
-	out.batch.Checkpoints = append(out.batch.Checkpoints, l.st.advance(l.prefix, out.published, gap)...)
+	out.batch.Checkpoints = append(out.batch.Checkpoints, l.st.advance(l.prefix, out.published, gap, out.maxStep)...)
 	if size(&out.batch) == 0 {
 		return nil, nil
 	}
