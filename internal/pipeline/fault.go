@@ -67,7 +67,9 @@ func (s *liveState) recovered(prefix, vehicle string) *sink.Checkpoint {
 	if v == nil {
 		return nil
 	}
-	v.fault, v.owedIDs = vehicleFault{}, nil
+	// The sweep read the vehicle's history past every gap window it
+	// remembered.
+	v.fault, v.owedIDs, v.doneIDs = vehicleFault{}, nil, nil
 	s.countFailing()
 	if v.Owed.IsZero() {
 		return nil

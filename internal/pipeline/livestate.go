@@ -66,6 +66,12 @@ type vehicleState struct {
 	// shared set has evicted the older ones).
 	Owed    time.Time `json:"owed,omitzero"`
 	owedIDs *dedup.Set
+	// doneIDs are the id sets of gap windows completed since the
+	// vehicle's last successful sweep. A gap reads old history, whose ids
+	// the shared set evicts at once; a sweep of the vehicle that owes a
+	// range (or a refused cursor) reads that history again, and must know
+	// them until it has.
+	doneIDs []*dedup.Set
 	fault   vehicleFault
 }
 
@@ -113,7 +119,8 @@ func (s *liveState) mark(id dedup.ID, at time.Time, vehicle string) bool {
 		return s.set.Add(id, at)
 	}
 	seen := v.known && v.newest == id || slices.Contains(v.ids, id) ||
-		v.gapIDs != nil && v.gapIDs.Contains(id, at) || v.owedIDs != nil && v.owedIDs.Contains(id, at)
+		v.gapIDs != nil && v.gapIDs.Contains(id, at) || v.owedIDs != nil && v.owedIDs.Contains(id, at) ||
+		slices.ContainsFunc(v.doneIDs, func(s *dedup.Set) bool { return s.Contains(id, at) })
 	if !seen {
 		seen = !s.set.Add(id, at)
 	}
@@ -122,6 +129,11 @@ func (s *liveState) mark(id dedup.ID, at time.Time, vehicle string) bool {
 		// at its start (published before it, known by the vehicle's
 		// state until the gap moves that on) included.
 		v.gapIDs.Add(id, at)
+	}
+	if v.owedIDs != nil {
+		// And to an owed sweep under way, whose read-back of the topics
+		// predates what other pages publish meanwhile.
+		v.owedIDs.Add(id, at)
 	}
 	return !seen
 }
@@ -181,11 +193,17 @@ func (s *liveState) advance(prefix string, pub []published, gap *gapStep, maxSte
 	var changed []string
 	if gap != nil {
 		v := s.vehicle(gap.vehicle)
-		switch {
-		case gap.next == nil:
-			v.gapIDs = nil // the gap is complete
-		case gap.next.At.Cursor == "":
-			v.gapIDs = newWindowSet() // the next window's records are all new to it
+		if gap.next == nil || gap.next.At.Cursor == "" {
+			// The window is complete: its ids stay known until the
+			// vehicle's next sweep (doneIDs), and the next window's
+			// records are all new to the gap.
+			if v.gapIDs != nil && v.gapIDs.Len() > 0 {
+				v.doneIDs = append(v.doneIDs, v.gapIDs)
+			}
+			v.gapIDs = nil
+			if gap.next != nil {
+				v.gapIDs = newWindowSet()
+			}
 		}
 		v.Gap = gap.next
 		changed = append(changed, gap.vehicle)
