@@ -70,6 +70,7 @@ func (s *liveState) recovered(prefix, vehicle string) *sink.Checkpoint {
 	// The sweep read the vehicle's history past every gap window it
 	// remembered.
 	v.fault, v.owedIDs, v.doneIDs = vehicleFault{}, nil, nil
+	v.pushedSince, v.polledSince = false, false
 	s.countFailing()
 	if v.Owed.IsZero() {
 		return nil

@@ -156,7 +156,9 @@ type live struct {
 	prefix string
 	log    *slog.Logger
 
-	pushes chan *pushReq // Push's deliveries, for the pusher
+	pushes   chan *pushReq // Push's deliveries, for the pusher
+	sweeps   int           // sweeps completed by this process (read by the sweep goroutine only, one at a time)
+	lastFull time.Time     // when the last full sweep started (the bridge's clock)
 
 	// releasedKnown are the releases of earlier claims the tail knows of;
 	// a completed sweep records them as read past (sweepMark.Released).

@@ -72,7 +72,12 @@ type vehicleState struct {
 	// range (or a refused cursor) reads that history again, and must know
 	// them until it has.
 	doneIDs []*dedup.Set
-	fault   vehicleFault
+
+	// pushedSince and polledSince say how the vehicle's new points came
+	// since its last sweep: all by push (pushedSince, !polledSince) lets a
+	// sweep that is not a full one skip it (live.sweep).
+	pushedSince, polledSince bool
+	fault                    vehicleFault
 }
 
 // gapProgress is a gap fill under way: its walk over [From, To) of the
@@ -136,6 +141,16 @@ func (s *liveState) mark(id dedup.ID, at time.Time, vehicle string) bool {
 		v.owedIDs.Add(id, at)
 	}
 	return !seen
+}
+
+// pushHealthy reports whether every new point of the vehicle since its last
+// sweep came by push, and it owes nothing: a sweep that is not a full one
+// skips it.
+func (s *liveState) pushHealthy(vehicle string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.vehicles[vehicle]
+	return v != nil && v.pushedSince && !v.polledSince && v.Owed.IsZero() && v.fault.fails == 0 && v.Gap == nil
 }
 
 // vehicle returns the vehicle's state, created when missing; s.mu is held.
@@ -210,6 +225,12 @@ func (s *liveState) advance(prefix string, pub []published, gap *gapStep, maxSte
 	}
 	for _, p := range pub {
 		v := s.vehicle(p.vehicleID)
+		switch {
+		case maxStep > 0:
+			v.pushedSince = true
+		case !p.elsewhere:
+			v.polledSince = true // a poll, gap or sweep found a point first
+		}
 		moved := false
 		if !p.synthetic && (maxStep <= 0 || !v.At.IsZero() && p.at.Sub(v.At) <= maxStep) {
 			switch {

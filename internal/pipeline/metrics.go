@@ -24,6 +24,7 @@ type Metrics struct {
 	VehicleErrors   *prometheus.CounterVec   // one vehicle's history failing, by stage
 	VehiclesSkipped *prometheus.CounterVec   // vehicles skipped, by reason (gone, bad_id)
 	VehiclesFailing prometheus.Gauge         // live: vehicles whose history is failing now
+	SweepSkipped    prometheus.Counter       // live: vehicles a sweep skipped, their points all pushed
 	DeadLetters     *prometheus.CounterVec   // records committed to the DLQ, by reason code
 	Pages           *prometheus.CounterVec   // API pages processed, by mode
 	Transactions    prometheus.Counter       // Kafka transactions committed
@@ -61,6 +62,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Failures of one vehicle's history requests, by stage (backfill_attempt, backfill, sweep, gap); the others go on."}, []string{"stage"}),
 		VehiclesSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "vehicles_skipped_total",
 			Help: "Vehicles skipped: gone (history answers 403/404), bad_id (listed without a usable id)."}, []string{"reason"}),
+		SweepSkipped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "sweep_vehicles_skipped_total",
+			Help: "Vehicles a sweep did not read because their points all came by push since their last sweep (requests saved)."}),
 		VehiclesFailing: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "vehicles_failing",
 			Help: "Live tail: vehicles whose history is failing and retried with backoff."}),
 		DeadLetters:  prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "records_dead_lettered_total", Help: "Records committed to the dead-letter topic, by reason."}, []string{"reason"}),
@@ -78,7 +81,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		APILatency:   prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "api_request_duration_seconds", Help: "Catena API attempt latency.", Buckets: prometheus.DefBuckets}, []string{"endpoint"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Fetched, m.Published, m.Duplicates, m.Elsewhere, m.Restored, m.VehicleErrors, m.VehiclesSkipped, m.VehiclesFailing, m.DeadLetters, m.Pages, m.Transactions,
+		reg.MustRegister(m.Fetched, m.Published, m.Duplicates, m.Elsewhere, m.Restored, m.VehicleErrors, m.VehiclesSkipped, m.VehiclesFailing, m.SweepSkipped, m.DeadLetters, m.Pages, m.Transactions,
 			m.CommitTime, m.EventLag, m.PollErrors, m.Sweeps, m.Vehicles, m.DedupIDs, m.Tracked, m.APIRequests, m.APIRetries, m.APILatency)
 	}
 	return m

@@ -43,7 +43,13 @@ type Config struct {
 	PollInterval  time.Duration // live: default 30s
 	GapThreshold  time.Duration // live: default 2×PollInterval
 	SweepInterval time.Duration // live: default 10m
-	Lookback      time.Duration // live: default 1h
+	// FullSweepEvery makes every Nth sweep read every active vehicle; the
+	// others skip the vehicles whose points all came by push since their
+	// last sweep. Default LOOKBACK / SWEEP_INTERVAL (at least 1), so that
+	// a vehicle is read at least every LOOKBACK and nothing a lost push
+	// held falls out of reach. 1: every sweep is full.
+	FullSweepEvery int
+	Lookback       time.Duration // live: default 1h
 
 	// FutureTolerance is how far after the bridge's clock a record's
 	// occurred_at may lie, default 1h; a record beyond it is dead-lettered
@@ -101,6 +107,7 @@ func New(cfg Config) (*Pipeline, error) {
 	setDefault(&cfg.GapThreshold, 2*cfg.PollInterval)
 	setDefault(&cfg.SweepInterval, 10*time.Minute)
 	setDefault(&cfg.Lookback, time.Hour)
+	setDefault(&cfg.FullSweepEvery, max(1, int(cfg.Lookback/cfg.SweepInterval)))
 	setDefault(&cfg.ShutdownGrace, 30*time.Second)
 	setDefault(&cfg.ProgressEvery, 10*time.Second)
 	setDefault(&cfg.OutageRetryInterval, 5*time.Second)

@@ -41,6 +41,9 @@ func TestRunPushEndToEnd(t *testing.T) {
 		// Polls rarer than pushes: most points come by push, and what
 		// pushes lose comes with the next poll or sweep.
 		c.PollInterval, c.SweepInterval, c.GapThreshold, c.Lookback = 3*time.Second, 3*time.Second, 10*time.Second, time.Minute
+		// Every other sweep is full: a lost push held by no poll is read
+		// by the next full one.
+		c.FullSweepEvery = 2
 	}
 	h := newHarness(t, cfg, start, tune)
 	const secret = "whsec-e2e-push-secret"
@@ -75,7 +78,7 @@ func TestRunPushEndToEnd(t *testing.T) {
 	}, 1)
 	waitSweeps(t, h, 2)
 	end := clock.Now()
-	waitSweeps(t, h, 2)
+	waitSweeps(t, h, 3) // a full sweep began after end
 	cancel()
 	if err := <-errc; err != nil {
 		t.Fatal(err)

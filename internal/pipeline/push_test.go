@@ -152,3 +152,63 @@ func TestRunPushNoExtraGapFills(t *testing.T) {
 	}
 	checkPublished(t, h, t0, now.Add(-time.Minute))
 }
+
+// TestRunPushSparesSweeps: with pushes delivering every point, sweeps that
+// are not full skip the vehicles whose points all came by push (requests
+// saved); a point whose push was lost, and that no poll shows (it is not a
+// vehicle's newest), is still published, by the next full sweep.
+func TestRunPushSparesSweeps(t *testing.T) {
+	tune := func(c *pipeline.Config) { liveTune(50 * time.Millisecond)(c); c.FullSweepEvery = 4 }
+	cfg := clean(1, 3)
+	cfg.ReportInterval = 20 * time.Second
+	h := newHarness(t, cfg, t0, tune)
+	var pushedTo atomic.Int64
+	pushedTo.Store(t0.UnixNano())
+	hide := func(_ string, at time.Time) bool { return at.UnixNano() >= pushedTo.Load() }
+	h.hide.Store(&hide)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- h.pipe.Run(ctx) }()
+	waitPages(t, h, 2)
+	lossy := h.sim.Vehicles()[0].ID
+	var lost string
+	now := t0
+	for step := range 8 {
+		prev := now
+		now = now.Add(time.Minute)
+		h.clock.Set(now)
+		for _, v := range h.sim.Vehicles() {
+			recs := asPushed(t, rawHistory(t, h, v.ID, prev, now))
+			if step == 2 && v.ID == lossy && len(recs) > 1 {
+				// Catena's delivery of this point is lost; the ones after
+				// it arrive.
+				var x struct {
+					ID string `json:"id"`
+				}
+				json.Unmarshal(recs[0], &x)
+				lost, recs = x.ID, recs[1:]
+			}
+			if _, err := h.pipe.Push(context.Background(), recs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pushedTo.Store(now.UnixNano())
+		waitPages(t, h, 2)
+		waitSweeps(t, h, 1)
+	}
+	waitSweeps(t, h, 5) // a full sweep among them
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if lost == "" {
+		t.Fatal("no push was lost: the test shows nothing")
+	}
+	if n := testutil.ToFloat64(h.metrics.SweepSkipped); n == 0 {
+		t.Error("no sweep skipped a vehicle whose points all came by push")
+	}
+	if idCounts(h)[lost] != 1 {
+		t.Errorf("the point whose push was lost is in the topic %d times, want 1", idCounts(h)[lost])
+	}
+	checkPublished(t, h, t0, now.Add(-time.Minute))
+}
