@@ -82,6 +82,9 @@ type vehicleProgress struct {
 
 type sweepMark struct {
 	At time.Time `json:"at"`
+	// FullAt is when the last full sweep (one that skipped no vehicle
+	// covered by pushes) started: the next one reads from LOOKBACK before.
+	FullAt time.Time `json:"full_at,omitzero"`
 	// Released are the jobs whose claim releases the tail has swept past:
 	// a release hands the tail the instants after it, which it reads once.
 	Released []string `json:"released,omitempty"`

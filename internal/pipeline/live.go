@@ -133,7 +133,7 @@ func (s *liveState) load(prefix string, saved map[string][]byte) error {
 			if err := decodeCheckpoint(k, b, &sm); err != nil {
 				return err
 			}
-			s.lastSweep, s.released = sm.At, sm.Released
+			s.lastSweep, s.lastFull, s.released = sm.At, sm.FullAt, sm.Released
 		case strings.HasPrefix(k, prefix+"v/"):
 			v := &vehicleState{}
 			if err := decodeCheckpoint(k, b, v); err != nil {
@@ -156,9 +156,8 @@ type live struct {
 	prefix string
 	log    *slog.Logger
 
-	pushes   chan *pushReq // Push's deliveries, for the pusher
-	sweeps   int           // sweeps completed by this process (read by the sweep goroutine only, one at a time)
-	lastFull time.Time     // when the last full sweep started (the bridge's clock)
+	pushes chan *pushReq // Push's deliveries, for the pusher
+	sweeps int           // sweeps completed by this process (read by the sweep goroutine only, one at a time)
 
 	// releasedKnown are the releases of earlier claims the tail knows of;
 	// a completed sweep records them as read past (sweepMark.Released).

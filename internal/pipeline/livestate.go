@@ -19,6 +19,7 @@ type liveState struct {
 	set       *dedup.Set
 	vehicles  map[string]*vehicleState
 	lastSweep time.Time // when the last complete sweep started, or the first start began (the bridge's clock); zero before
+	lastFull  time.Time // when the last complete full sweep started (sweepMark.FullAt); zero before
 	released  []string  // jobs whose claim releases the sweeps have read past (sweepMark.Released)
 	// listed is each vehicle's fleet as the API's vehicle list names it,
 	// which a backfill's claim decisions follow too; refreshed each sweep.
@@ -246,8 +247,8 @@ func (s *liveState) advance(prefix string, pub []published, gap *gapStep, maxSte
 			v.Newest, v.NewestAt, v.newest, v.known = p.id.String(), p.at, p.id, true
 			moved = true
 		}
-		if moved && !slices.Contains(changed, p.vehicleID) {
-			changed = append(changed, p.vehicleID)
+		if moved {
+			changed = appendOnce(changed, p.vehicleID)
 		}
 	}
 	cps := make([]sink.Checkpoint, 0, len(changed))
@@ -346,6 +347,12 @@ func (s *liveState) sweepFrom(now time.Time, lookback time.Duration) time.Time {
 	if !s.lastSweep.IsZero() && s.lastSweep.Before(now) {
 		from = s.lastSweep.Add(-lookback)
 	}
+	// Sweeps that skip vehicles covered by pushes read them only at full
+	// sweeps: what reached the API late since the last full sweep is read
+	// from Lookback before it.
+	if !s.lastFull.IsZero() && s.lastFull.Add(-lookback).Before(from) {
+		from = s.lastFull.Add(-lookback)
+	}
 	return from
 }
 
@@ -389,6 +396,20 @@ func (s *liveState) swept(at time.Time) {
 	s.lastSweep = at
 }
 
+// sweptFull records a complete full sweep that started at at.
+func (s *liveState) sweptFull(at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastFull = at
+}
+
+// fullAt returns when the last complete full sweep started.
+func (s *liveState) fullAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastFull
+}
+
 // evict forgets the ids older than horizon and reports the state's size.
 func (s *liveState) evict(horizon time.Time, m *Metrics) {
 	s.mu.Lock()
@@ -409,4 +430,12 @@ func (s *liveState) active(since time.Time) []string {
 		}
 	}
 	return out
+}
+
+// appendOnce appends id to ids unless it is there.
+func appendOnce(ids []string, id string) []string {
+	if slices.Contains(ids, id) {
+		return ids
+	}
+	return append(ids, id)
 }

@@ -286,7 +286,8 @@ func (l *live) sweep(ctx context.Context, vehicles []string) error {
 	// least every LOOKBACK, so what a lost push held is still read.
 	// Counted, and timed too: a slow sweep must not stretch the cycle past
 	// LOOKBACK.
-	full := l.sweeps%p.cfg.FullSweepEvery == 0 || l.lastFull.IsZero() || now.Sub(l.lastFull) >= p.cfg.Lookback-p.cfg.SweepInterval
+	lastFull := l.st.fullAt()
+	full := l.sweeps%p.cfg.FullSweepEvery == 0 || lastFull.IsZero() || now.Sub(lastFull) >= p.cfg.Lookback-p.cfg.SweepInterval
 	err := forEach(ctx, p.cfg.Concurrency, vehicles, func(ctx context.Context, v string) error {
 		if !full && l.st.pushHealthy(v) {
 			skipped.Add(1)
@@ -326,7 +327,13 @@ func (l *live) sweep(ctx context.Context, vehicles []string) error {
 		return err
 	}
 	l.releasedMu.Lock()
-	mark := sweepMark{At: now, Released: slices.Clone(l.releasedKnown)}
+	// A sweep that skipped nothing read everything: it counts as full
+	// (without pushes every sweep does, and windows stay LOOKBACK long).
+	full = full || skipped.Load() == 0
+	mark := sweepMark{At: now, FullAt: lastFull, Released: slices.Clone(l.releasedKnown)}
+	if full {
+		mark.FullAt = now
+	}
 	l.releasedMu.Unlock()
 	l.inflight.Lock()
 	req, err := l.c.submit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{checkpoint(l.prefix+"sweep", mark)}})
@@ -340,7 +347,7 @@ func (l *live) sweep(ctx context.Context, vehicles []string) error {
 	l.st.swept(now)
 	l.sweeps++
 	if full {
-		l.lastFull = now
+		l.st.sweptFull(now)
 	}
 	p.m.SweepSkipped.Add(float64(skipped.Load()))
 	l.st.mu.Lock()
