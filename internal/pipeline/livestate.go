@@ -233,6 +233,16 @@ func (s *liveState) advance(prefix string, pub []published, gap *gapStep, maxSte
 			v.polledSince = true // a poll, gap or sweep found a point first
 		}
 		moved := false
+		if p.elsewhere {
+			// Another claim's record moves the vehicle on, so gaps do not
+			// read it again and again, but is not remembered as seen: if
+			// that claim is released, the tail must still publish it.
+			if p.at.After(v.At) {
+				v.At, v.IDs, v.ids = p.at, nil, v.ids[:0]
+				changed = appendOnce(changed, p.vehicleID)
+			}
+			continue
+		}
 		if !p.synthetic && (maxStep <= 0 || !v.At.IsZero() && p.at.Sub(v.At) <= maxStep) {
 			switch {
 			case p.at.After(v.At):
