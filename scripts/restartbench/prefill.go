@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/catena-bridge/catena-bridge/internal/dedup"
 )
 
 // createTopics creates the three topics the bridge uses, as the bridge's
@@ -184,23 +186,12 @@ func prefill(ctx context.Context, brokers []string, topic string, n int64, value
 }
 
 func uuid(rng *rand.Rand) string {
-	var b [16]byte
+	var b dedup.ID
 	binary.LittleEndian.PutUint64(b[:8], rng.Uint64())
 	binary.LittleEndian.PutUint64(b[8:], rng.Uint64())
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	const hex = "0123456789abcdef"
-	var s [36]byte
-	j := 0
-	for i, c := range b {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			s[j] = '-'
-			j++
-		}
-		s[j], s[j+1] = hex[c>>4], hex[c&0xf]
-		j += 2
-	}
-	return string(s[:])
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	return b.String()
 }
 
 // fakeEvent returns a size-byte value laid out like a single-object encoded
