@@ -16,7 +16,6 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
-	"golang.org/x/time/rate"
 )
 
 // Client is a Catena API client. It is safe for concurrent use; share one
@@ -25,7 +24,7 @@ type Client struct {
 	cfg     Config
 	baseURL string // APIURL without trailing slash
 	hc      *http.Client
-	limiter *rate.Limiter // nil: no limit
+	budget  *budget // nil: no limit
 	tokens  tokenCache
 }
 
@@ -65,7 +64,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, baseURL: api.String(), hc: &hc}
 	if cfg.RateLimit > 0 {
-		c.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.RateBurst)
+		c.budget = newBudget(cfg.RateLimit, cfg.RateBurst)
 	}
 	thc := hc
 	thc.Transport = uaTransport{hc.Transport}
@@ -253,19 +252,34 @@ func (c *Client) retry(ctx context.Context, op, method, endpoint string, attempt
 	}
 }
 
-// wait blocks until the rate limiter allows one more request.
+// wait blocks until the rate limit allows one more request in ctx's lane
+// (LaneOf), and tells the Observer.
 func (c *Client) wait(ctx context.Context) error {
-	if c.limiter == nil {
+	lane := LaneOf(ctx)
+	if c.budget == nil {
+		c.cfg.Observer.Budget(lane, 0)
 		return nil
 	}
-	if err := c.limiter.Wait(ctx); err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
-		}
-		return fmt.Errorf("rate limit: %w", err) // the wait would pass ctx's deadline
+	start := time.Now()
+	if err := c.budget.wait(ctx, lane); err != nil {
+		return err
 	}
+	c.cfg.Observer.Budget(lane, time.Since(start))
 	return nil
 }
+
+// Utilisation is the share of Config.RateLimit spent over the last minute,
+// 0 to 1; 0 without a limit.
+func (c *Client) Utilisation() float64 {
+	if c.budget == nil {
+		return 0
+	}
+	return c.budget.utilisation(time.Now())
+}
+
+// RateLimit is the configured rate limit in requests per second; 0 means
+// none.
+func (c *Client) RateLimit() float64 { return c.cfg.RateLimit }
 
 // retryableStatus reports whether a status is worth retrying: throttling and
 // transient server errors. 501 and the 4xx are the request's own fault.

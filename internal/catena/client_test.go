@@ -44,7 +44,7 @@ func TestNewValidatesConfig(t *testing.T) {
 					t.Fatal(err)
 				}
 				if c.cfg.RequestTimeout != DefaultRequestTimeout || c.cfg.RetryMaxElapsed != DefaultRetryMaxElapsed ||
-					c.cfg.MaxResponseBytes != DefaultMaxResponseBytes || c.baseURL != DefaultAPIURL || c.limiter != nil {
+					c.cfg.MaxResponseBytes != DefaultMaxResponseBytes || c.baseURL != DefaultAPIURL || c.budget != nil {
 					t.Fatalf("defaults not applied: %+v", c.cfg)
 				}
 				return

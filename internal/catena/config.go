@@ -97,6 +97,10 @@ type Observer interface {
 	Request(endpoint string, status int, err error, d time.Duration)
 	// Retry is called before waiting wait to retry a failed attempt.
 	Retry(endpoint string, status int, wait time.Duration)
+	// Budget is called when an attempt (token requests included) is let
+	// through by the rate limit: lane is its context's (LaneOf), waited how
+	// long it waited for a token.
+	Budget(lane Lane, waited time.Duration)
 }
 
 // withDefaults validates cfg and fills in defaults. Errors name the field
@@ -193,6 +197,7 @@ type nopObserver struct{}
 
 func (nopObserver) Request(string, int, error, time.Duration) {}
 func (nopObserver) Retry(string, int, time.Duration)          {}
+func (nopObserver) Budget(Lane, time.Duration)                {}
 
 // redactURL hides a password in s, so a URL that carries credentials can be
 // named in an error.

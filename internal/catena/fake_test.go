@@ -251,3 +251,5 @@ func (o *recordingObserver) Retry(endpoint string, status int, wait time.Duratio
 }
 
 func b64url(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func (o *recordingObserver) Budget(Lane, time.Duration) {}

@@ -38,8 +38,15 @@ type Metrics struct {
 	APIRequests     *prometheus.CounterVec   // API HTTP attempts, by endpoint and status
 	APIRetries      *prometheus.CounterVec   // API retries, by endpoint and status
 	APILatency      *prometheus.HistogramVec // API attempt latency, by endpoint
+	BudgetRequests  *prometheus.CounterVec   // API attempts let through by the rate limit, by lane
+	BudgetWait      *prometheus.HistogramVec // time an attempt waited for the rate limit, by lane
+	SweepLag        prometheus.Gauge         // live: how far behind its schedule the sweep is, seconds
+	SweepDuration   prometheus.Gauge         // live: how long the last sweep took, seconds
+	SweepStretched  prometheus.Counter       // live: sweeps that took longer than SWEEP_INTERVAL
 
-	apiErr atomic.Pointer[apiState] // outcome of the last API attempt, for readiness
+	apiErr      atomic.Pointer[apiState]       // outcome of the last API attempt, for readiness
+	utilisation atomic.Pointer[func() float64] // the client's budget utilisation, once a pipeline has one
+	uncovered   atomic.Pointer[func() float64] // the live tail's oldest uncovered instant's age, while it runs
 }
 
 type apiState struct {
@@ -79,12 +86,44 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		APIRequests:  prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "api_requests_total", Help: "Catena API HTTP attempts."}, []string{"endpoint", "status"}),
 		APIRetries:   prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "api_retries_total", Help: "Catena API retries."}, []string{"endpoint", "status"}),
 		APILatency:   prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "api_request_duration_seconds", Help: "Catena API attempt latency.", Buckets: prometheus.DefBuckets}, []string{"endpoint"}),
+		BudgetRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "api_budget_requests_total",
+			Help: "Catena API attempts let through by CATENA_RATE_LIMIT, by lane: live (snapshots, gap fills; strict priority) or catch_up (sweeps, first-start history, backfill)."}, []string{"lane"}),
+		BudgetWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "api_budget_wait_seconds",
+			Help: "Time an API attempt waited for CATENA_RATE_LIMIT, by lane.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"lane"}),
+		SweepLag: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "sweep_lag_seconds",
+			Help: "Live tail: how far behind its schedule (last sweep start + SWEEP_INTERVAL) the sweep is; 0 on schedule."}),
+		SweepDuration: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "sweep_duration_seconds",
+			Help: "Live tail: how long the last sweep took; above SWEEP_INTERVAL the API budget stretches the sweep cycle."}),
+		SweepStretched: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "sweeps_stretched_total",
+			Help: "Live tail: sweeps that took longer than SWEEP_INTERVAL, so the next one started late."}),
 	}
+	budgetUse := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "api_budget_utilisation",
+		Help: "Share of CATENA_RATE_LIMIT spent over the last minute (0 to 1); 0 without a limit."}, func() float64 {
+		if f := m.utilisation.Load(); f != nil {
+			return (*f)()
+		}
+		return 0
+	})
+	uncovered := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "uncovered_seconds",
+		Help: "Live tail: age of the oldest instant whose late records no sweep has read yet (the last complete sweep's start, or a failing vehicle's owed window); 0 when not tailing."}, func() float64 {
+		if f := m.uncovered.Load(); f != nil {
+			return (*f)()
+		}
+		return 0
+	})
 	if reg != nil {
 		reg.MustRegister(m.Fetched, m.Published, m.Duplicates, m.Elsewhere, m.Restored, m.VehicleErrors, m.VehiclesSkipped, m.VehiclesFailing, m.SweepSkipped, m.DeadLetters, m.Pages, m.Transactions,
-			m.CommitTime, m.EventLag, m.PollErrors, m.Sweeps, m.Vehicles, m.DedupIDs, m.Tracked, m.APIRequests, m.APIRetries, m.APILatency)
+			m.CommitTime, m.EventLag, m.PollErrors, m.Sweeps, m.Vehicles, m.DedupIDs, m.Tracked, m.APIRequests, m.APIRetries, m.APILatency,
+			m.BudgetRequests, m.BudgetWait, m.SweepLag, m.SweepDuration, m.SweepStretched, budgetUse, uncovered)
 	}
 	return m
+}
+
+// Budget implements catena.Observer.
+func (m *Metrics) Budget(lane catena.Lane, waited time.Duration) {
+	l := lane.String()
+	m.BudgetRequests.WithLabelValues(l).Inc()
+	m.BudgetWait.WithLabelValues(l).Observe(waited.Seconds())
 }
 
 // apiGrace is how long the API may keep failing (unreachable, 5xx) before

@@ -114,6 +114,8 @@ func New(cfg Config) (*Pipeline, error) {
 	setDefault(&cfg.OutageMax, 30*time.Minute)
 	setDefault(&cfg.ClockSkew, time.Minute)
 	setDefault(&cfg.FutureTolerance, time.Hour)
+	use := cfg.Client.Utilisation
+	cfg.Metrics.utilisation.Store(&use)
 	if cfg.Lookback > catena.MaxHistoryWindow {
 		return nil, fmt.Errorf("pipeline: lookback %v exceeds the API's %v history window", cfg.Lookback, catena.MaxHistoryWindow)
 	}
