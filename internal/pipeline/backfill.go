@@ -51,6 +51,9 @@ func (p *Pipeline) Backfill(ctx context.Context, from, to time.Time) (BackfillRe
 	if !to.IsZero() {
 		to = to.UTC()
 	}
+	// History that may wait: a live tail in this process (the demo) keeps
+	// the rate limit's priority.
+	ctx = catena.WithLane(ctx, catena.LaneCatchUp)
 	name := BackfillJob(from, to, p.cfg.FleetIDs, p.cfg.FleetRefs)
 	res := BackfillResult{Job: name}
 	prefix := backfillPrefix + name + "/"

@@ -57,6 +57,7 @@ type harness struct {
 	apiDown         atomic.Bool                                                        // the API answers 503 to everything while set
 	refuseCursors   atomic.Int64                                                       // the API answers 400 to this many requests with a cursor
 	retryMaxElapsed time.Duration                                                      // the client's, default 1m
+	rateLimit       float64                                                            // the client's requests per second, default none
 	descending      atomic.Bool                                                        // the API pages history newest first (the contract states no order)
 	hide            atomic.Pointer[func(vehicleID string, occurredAt time.Time) bool]  // the API leaves out matching location items (not yet reported)
 	fail            atomic.Pointer[func(r *http.Request) bool]                         // the API answers 503 to matching requests
@@ -223,10 +224,12 @@ type process struct {
 func (h *harness) process(txnID string, tune func(*pipeline.Config)) *process {
 	t := h.t
 	ctx := context.Background()
+	m := pipeline.NewMetrics(nil)
 	client, err := catena.New(catena.Config{
 		APIURL: h.apiURL, TokenURL: h.apiURL + "/realms/catena/protocol/openid-connect/token",
 		ClientID: "demo", ClientSecret: "demo",
 		RetryInitialInterval: 10 * time.Millisecond, RetryMaxInterval: 100 * time.Millisecond, RetryMaxElapsed: cmp.Or(h.retryMaxElapsed, time.Minute),
+		RateLimit: h.rateLimit, Observer: m,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +274,6 @@ func (h *harness) process(txnID string, tune func(*pipeline.Config)) *process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := pipeline.NewMetrics(nil)
 	cfg := pipeline.Config{
 		Client: client, Sink: s, Encoder: avro.NewEncoder(codec, avro.ConfluentFraming(id)), Enricher: enr,
 		Metrics: m, Logger: log, Now: h.now.Now, PageSize: 100, Concurrency: 4,

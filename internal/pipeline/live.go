@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"github.com/catena-bridge/catena-bridge/internal/catena"
 	"log/slog"
 	"slices"
 	"strings"
@@ -34,6 +35,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	prefix := runPrefix + scope + "/"
 	log := p.log.With("scope", scope)
 	st := &liveState{m: p.m, set: dedup.NewSet(dedupBucket), vehicles: map[string]*vehicleState{}}
+	uncovered := func() float64 {
+		if from := st.uncoveredSince(); !from.IsZero() {
+			return max(0, p.cfg.Now().Sub(from).Seconds())
+		}
+		return 0
+	}
+	p.m.uncovered.Store(&uncovered)
+	defer p.m.uncovered.Store(nil)
 
 	want := ledger.Claim{Job: "run-" + scope, FleetIDs: p.cfg.FleetIDs, FleetRefs: p.cfg.FleetRefs}
 	loaded := false
@@ -181,22 +190,34 @@ type live struct {
 	// every page that claimed ids before it, so a crash cannot leave an id
 	// claimed, never committed, and behind where the next sweep starts.
 	inflight sync.RWMutex
+
+	// firstPoll is set while the first poll of a scope's first start
+	// publishes its snapshot (only the poll loop reads and writes it).
+	firstPoll bool
 }
 
 // loop is the tail's scheduler: a poll every PollInterval, a sweep every
-// SweepInterval (one at a time, beside the polls), until ctx ends.
+// SweepInterval (one at a time, beside the polls), until ctx ends. Polls
+// and their gap fills spend the rate limit's live lane; sweeps its
+// catch-up lane, which waits whenever the live lane does. A sweep starts
+// SweepInterval after the previous one started, or as soon as it ends
+// when it took longer (the budget stretched it: logged and counted).
 func (l *live) loop(ctx context.Context, firstStart bool) error {
 	p, st, log := l.p, l.st, l.log
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	sweepDone := make(chan error, 1)
 	sweeping := false
+	var sweepStart time.Time // wall clock
+	sweepCtx := catena.WithLane(ctx, catena.LaneCatchUp)
 	startSweep := func() {
 		sweeping = true
+		sweepStart = time.Now()
+		p.m.SweepLag.Set(0)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := l.refresh(ctx); err != nil {
+			if err := l.refresh(sweepCtx); err != nil {
 				sweepDone <- err
 				return
 			}
@@ -206,15 +227,26 @@ func (l *live) loop(ctx context.Context, firstStart bool) error {
 					vehicles = append(vehicles, v)
 				}
 			}
-			sweepDone <- l.sweep(ctx, vehicles)
+			sweepDone <- l.sweep(sweepCtx, vehicles)
 		}()
 	}
+	// nextSweep fires when the next sweep is due; while a sweep runs it is
+	// re-armed only when that sweep ends.
+	nextSweep := time.NewTimer(p.cfg.SweepInterval)
+	defer nextSweep.Stop()
 	// sweepResult handles a finished sweep: nil to go on, or the error that
 	// stops the tail.
 	sweepResult := func(err error) error {
 		sweeping = false
+		took := time.Since(sweepStart)
+		p.m.SweepDuration.Set(took.Seconds())
 		switch {
 		case err == nil || ctx.Err() != nil && !isSinkErr(err):
+			if err == nil && took > p.cfg.SweepInterval {
+				p.m.SweepStretched.Inc()
+				log.Warn("sweep took longer than SWEEP_INTERVAL: the API budget (CATENA_RATE_LIMIT) cannot cover the sweep cadence, so sweeps run back to back and late records wait longer; raise the rate limit or SWEEP_INTERVAL, or subscribe to pushes (WEBHOOK_ADDR) so sweeps skip pushed vehicles",
+					"took", took.Round(time.Second), "sweep_interval", p.cfg.SweepInterval, "budget_utilisation", fmt.Sprintf("%.2f", p.cfg.Client.Utilisation()))
+			}
 			return nil
 		case isSinkErr(err):
 			return err
@@ -223,6 +255,7 @@ func (l *live) loop(ctx context.Context, firstStart bool) error {
 		log.Error("sweep failed; retrying at the next sweep", "err", err)
 		return nil
 	}
+	first := firstStart
 	if firstStart {
 		// Where coverage begins is committed before the first sweep: if
 		// that sweep does not finish, the next start knows the tail's
@@ -245,10 +278,8 @@ func (l *live) loop(ctx context.Context, firstStart bool) error {
 
 	poll := time.NewTicker(p.cfg.PollInterval)
 	defer poll.Stop()
-	sweepEvery := time.NewTicker(p.cfg.SweepInterval)
-	defer sweepEvery.Stop()
 	for {
-		if err := l.poll(ctx, firstStart); err != nil {
+		if err := l.poll(ctx, first); err != nil {
 			if isSinkErr(err) {
 				return err
 			}
@@ -258,7 +289,12 @@ func (l *live) loop(ctx context.Context, firstStart bool) error {
 			p.m.PollErrors.Inc()
 			log.Error("poll failed; retrying at the next poll", "err", err)
 		} else {
-			firstStart = false
+			if first {
+				// The first start's snapshot is out: its vehicles'
+				// LOOKBACK follows on the catch-up lane.
+				first = false
+				startSweep()
+			}
 			l.polled = true
 		}
 		select {
@@ -267,11 +303,18 @@ func (l *live) loop(ctx context.Context, firstStart bool) error {
 			if err := sweepResult(err); err != nil {
 				return err
 			}
-		case <-sweepEvery.C:
-			if !sweeping {
+			nextSweep.Reset(max(0, time.Until(sweepStart.Add(p.cfg.SweepInterval))))
+		case <-nextSweep.C:
+			// Due while the previous sweep still runs, the next starts
+			// as soon as that one ends (the Reset above); before the
+			// first start's first poll, with it.
+			if !sweeping && !first {
 				startSweep()
 			}
 		case <-poll.C:
+			if sweeping && time.Since(sweepStart) > p.cfg.SweepInterval {
+				p.m.SweepLag.Set(time.Since(sweepStart.Add(p.cfg.SweepInterval)).Seconds())
+			}
 		}
 		if ctx.Err() != nil {
 			break

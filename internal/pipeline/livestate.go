@@ -196,10 +196,11 @@ func (s *liveState) idsAt(vehicle string) []string {
 // order of the API's records.
 //
 // maxStep, when positive, lets a record move its vehicle's last handled
-// point only from no further than maxStep before it (pushed records: a
-// point further on may have a lost delivery in front of it, which only a
-// gap fill from the last handled point reads).
-func (s *liveState) advance(prefix string, pub []published, gap *gapStep, maxStep time.Duration) []sink.Checkpoint {
+// point only from no further than maxStep before it (pushed records, and
+// the snapshot, published before its gaps are filled: a point further on
+// may have a hole in front of it, which only a gap fill from the last
+// handled point reads). pushed says the records came by push.
+func (s *liveState) advance(prefix string, pub []published, gap *gapStep, maxStep time.Duration, pushed bool) []sink.Checkpoint {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if maxStep > 0 {
@@ -227,7 +228,7 @@ func (s *liveState) advance(prefix string, pub []published, gap *gapStep, maxSte
 	for _, p := range pub {
 		v := s.vehicle(p.vehicleID)
 		switch {
-		case maxStep > 0:
+		case pushed:
 			v.pushedSince = true
 		case !p.elsewhere:
 			v.polledSince = true // a poll, gap or sweep found a point first
@@ -295,6 +296,21 @@ func (s *liveState) setListed(fleets map[string]string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.listed = fleets
+}
+
+// uncoveredSince is the oldest instant whose late records no sweep has
+// read yet: the start of the last complete sweep, or the oldest window a
+// failing vehicle owes; zero before the first sweep.
+func (s *liveState) uncoveredSince() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from := s.lastSweep
+	for _, v := range s.vehicles {
+		if !v.Owed.IsZero() && (from.IsZero() || v.Owed.Before(from)) {
+			from = v.Owed
+		}
+	}
+	return from
 }
 
 // lowerSweep moves where the next sweep starts back to from, if it is

@@ -64,6 +64,7 @@ type page struct {
 	// maxStep bounds how far a record may move its vehicle's last handled
 	// point (liveState.advance); 0: no bound.
 	maxStep time.Duration
+	pushed  bool // the records came by push
 
 	// arena holds every event's key and value: a slice per event would be
 	// two allocations per record. Sized for typical events (about 900

@@ -37,11 +37,21 @@ func (l *live) stage(ctx context.Context, mode string, items []decoded, ingested
 		mk = pushMarker{l.st, ingestedAt}
 	}
 	out := l.p.stages.runDecoded(items, ingestedAt, mk, own)
+	if mode == "live" && !l.firstPoll {
+		// The snapshot is published before its vehicles' gaps are filled,
+		// so that a gap's history, which waits for the rate limit, holds
+		// back no newest point: a point moves its vehicle's last handled
+		// one only from within GAP_THRESHOLD, and the gap fill after it
+		// reads from there. The first poll has no gaps to fill: the
+		// first sweep reads each active vehicle's LOOKBACK.
+		out.maxStep = l.p.cfg.GapThreshold
+	}
 	if mode == "push" {
 		// A pushed point moves its vehicle's last handled point only from
 		// within GAP_THRESHOLD: behind a point further on a delivery may
 		// have been lost, and the next poll's gap fill must read there.
 		out.maxStep = l.p.cfg.GapThreshold
+		out.pushed = true
 		// Nor does a pushed record of another job's vehicle make it one of
 		// the tail's (its sweeps would then read that vehicle).
 		out.published = slices.DeleteFunc(out.published, func(p published) bool { return p.elsewhere })
@@ -63,7 +73,7 @@ func (l *live) stage(ctx context.Context, mode string, items []decoded, ingested
 func (l *live) submit(ctx context.Context, out *page, gap *gapStep) (*commitReq, error) {
 	l.order.Lock()
 	defer l.order.Unlock()
-	out.batch.Checkpoints = append(out.batch.Checkpoints, l.st.advance(l.prefix, out.published, gap, out.maxStep)...)
+	out.batch.Checkpoints = append(out.batch.Checkpoints, l.st.advance(l.prefix, out.published, gap, out.maxStep, out.pushed)...)
 	if size(&out.batch) == 0 {
 		return nil, nil
 	}
@@ -71,10 +81,11 @@ func (l *live) submit(ctx context.Context, out *page, gap *gapStep) (*commitReq,
 }
 
 // poll reads the latest snapshot once, all pages (one record per vehicle),
-// decodes it, then publishes it. With sweepFirst (the scope's first start)
-// it first sweeps the vehicles the snapshot shows active, so their recent
-// history is published before their newest point.
-func (l *live) poll(ctx context.Context, sweepFirst bool) error {
+// and publishes it page by page, each page's gaps filled after it. The
+// first poll of a scope's first start (first) fills no gaps: the first
+// sweep, which follows it on the catch-up lane, publishes each active
+// vehicle's LOOKBACK of history.
+func (l *live) poll(ctx context.Context, first bool) error {
 	p := l.p
 	pager := p.cfg.Client.Locations(p.snapshotQuery(), "")
 	var pages [][]decoded
@@ -91,20 +102,7 @@ func (l *live) poll(ctx context.Context, sweepFirst bool) error {
 		pages = append(pages, items)
 	}
 	now := p.cfg.Now().UTC()
-	if sweepFirst {
-		var active []string
-		since := l.st.sweepFrom(now, p.cfg.Lookback)
-		for _, items := range pages {
-			for i := range items {
-				if d := &items[i]; validVehicle(d.loc.VehicleID) && !eventTime(&d.loc).Before(since) {
-					active = append(active, *d.loc.VehicleID)
-				}
-			}
-		}
-		if err := l.sweep(ctx, active); err != nil {
-			return err
-		}
-	}
+	l.firstPoll = first
 	seen := map[string]bool{}
 	for _, items := range pages {
 		for i := range items {
@@ -117,11 +115,6 @@ func (l *live) poll(ctx context.Context, sweepFirst bool) error {
 		if ctx.Err() != nil {
 			return ctx.Err() // stopping: pages not yet processed are fetched again next time
 		}
-		if !sweepFirst {
-			if err := l.fillGaps(ctx, items); err != nil {
-				return err
-			}
-		}
 		out, err := l.stage(ctx, "live", items, now, nil, "")
 		if err != nil {
 			return err
@@ -131,8 +124,13 @@ func (l *live) poll(ctx context.Context, sweepFirst bool) error {
 				p.m.EventLag.Set(now.Sub(last).Seconds())
 			}
 		}
+		if !first {
+			if err := l.fillGaps(ctx, items); err != nil {
+				return err
+			}
+		}
 	}
-	if sweepFirst {
+	if first {
 		return nil
 	}
 	return l.resumeGaps(ctx, seen)
@@ -288,10 +286,39 @@ func (l *live) sweep(ctx context.Context, vehicles []string) error {
 	// LOOKBACK.
 	lastFull := l.st.fullAt()
 	full := l.sweeps%p.cfg.FullSweepEvery == 0 || lastFull.IsZero() || now.Sub(lastFull) >= p.cfg.Lookback-p.cfg.SweepInterval
+	if !full {
+		vehicles = slices.DeleteFunc(slices.Clone(vehicles), func(v string) bool {
+			if l.st.pushHealthy(v) {
+				skipped.Add(1)
+				return true
+			}
+			return false
+		})
+	}
+	// A regular sweep is spread over half its interval rather than sent in
+	// one burst: the API sees an even load, and the live lane's requests
+	// rarely meet a queue. The first one of a process (a first start's
+	// LOOKBACK, or a restart's catch-up) goes as fast as the budget allows.
+	var slot func(ctx context.Context) error
+	if l.sweeps > 0 && len(vehicles) > 1 {
+		every := p.cfg.SweepInterval / 2 / time.Duration(len(vehicles))
+		var n atomic.Int64
+		slot = func(ctx context.Context) error {
+			t := time.NewTimer(time.Until(start.Add(time.Duration(n.Add(1)-1) * every)))
+			defer t.Stop()
+			select {
+			case <-t.C:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
 	err := forEach(ctx, p.cfg.Concurrency, vehicles, func(ctx context.Context, v string) error {
-		if !full && l.st.pushHealthy(v) {
-			skipped.Add(1)
-			return nil
+		if slot != nil {
+			if err := slot(ctx); err != nil {
+				return err
+			}
 		}
 		if l.st.backingOff(v, time.Now()) {
 			return l.commitState(ctx, func() *sink.Checkpoint { return l.st.owe(l.prefix, v, w.From) })
