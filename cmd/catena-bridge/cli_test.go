@@ -63,7 +63,8 @@ func TestHelp(t *testing.T) {
 		{"backfill", []string{"--from RFC3339", "-to", "BACKFILL_CONCURRENCY", "KAFKA_BROKERS", "CATENA_RATE_LIMIT", "CATENA_API_URL", "KAFKA_COMPRESSION"}},
 		{"tail", []string{"-from-beginning", "-max", "-dlq", "KAFKA_BROKERS", "KAFKA_TOPIC", "SCHEMA_REGISTRY_URL", "LOG_LEVEL"}},
 		{"demo", []string{"-history", "-live", "SIM_FLEETS", "SIM_VEHICLES", "SIM_SPEED", "SIM_FAULT_MALFORMED_EVERY", "LOG_LEVEL"}},
-		{"sim", []string{"SIM_ADDR", "SIM_SEED", "SIM_REPORT_INTERVAL", "SIM_CLIENT_SECRET", "SIM_FAULT_429_EVERY"}},
+		{"sim", []string{"SIM_ADDR", "SIM_SEED", "SIM_REPORT_INTERVAL", "SIM_CLIENT_SECRET", "SIM_FAULT_429_EVERY",
+			"--rate-limit", "SIM_RATE_LIMIT", "default 0: off"}},
 		{"invite", []string{"--fleet-ref REF", "-json", "-expires-in-hours", "CATENA_API_URL", "CATENA_TOKEN_URL", "CATENA_CLIENT_ID", "CATENA_CLIENT_SECRET"}},
 	} {
 		t.Run(tc.cmd, func(t *testing.T) {
@@ -186,6 +187,8 @@ func TestBadConfiguration(t *testing.T) {
 		{"tail brokers", validEnv("KAFKA_BROKERS", "kafka"), []string{"tail"}, []string{`KAFKA_BROKERS item "kafka"`}},
 		{"tail log format", validEnv("LOG_FORMAT", "xml"), []string{"tail"}, []string{`LOG_FORMAT="xml"`}},
 		{"sim speed", nil, []string{"sim", "--speed", "0"}, []string{"SIM_SPEED=0"}},
+		{"sim rate limit", map[string]string{"SIM_RATE_LIMIT": "-1"}, []string{"sim"}, []string{"SIM_RATE_LIMIT=-1"}},
+		{"sim rate burst", map[string]string{"SIM_RATE_BURST": "-2"}, []string{"sim"}, []string{"SIM_RATE_BURST=-2"}},
 		{"sim fleets env", map[string]string{"SIM_FLEETS": "two"}, []string{"sim"}, []string{`SIM_FLEETS="two"`}},
 		{"demo speed env", map[string]string{"SIM_SPEED": "-1"}, []string{"demo"}, []string{"SIM_SPEED=-1"}},
 		{"demo log level", map[string]string{"LOG_LEVEL": "chatty"}, []string{"demo"}, []string{`LOG_LEVEL="chatty"`}},

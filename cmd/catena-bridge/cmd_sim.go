@@ -66,7 +66,22 @@ with deterministic data from --seed and optional fault injection. Point a bridge
 	l.String(&addr, "addr", "SIM_ADDR", "127.0.0.1:8085", "listen address")
 	var sf simFlags
 	sf.bind(l, 3, 5, 30*time.Second, 1, catenasim.Faults{})
-	if code, ok := parse(e, fs, args, func() error { return errors.Join(l.Err(), sf.validate()) }); !ok {
+	// Only sim limits: the demo's bridge shares its process and has its own
+	// --rate-limit (CATENA_RATE_LIMIT).
+	l.Float(&sf.cfg.RateLimit, "rate-limit", "SIM_RATE_LIMIT", 0,
+		"API requests per second each OAuth client may make; above it, 429 with retry_after_seconds and Retry-After, as the real API does (default 0: off)")
+	l.Int(&sf.cfg.RateBurst, "rate-burst", "SIM_RATE_BURST", 0, "requests a client may make at once under --rate-limit (default 0: one second's worth)")
+	validate := func() error {
+		var errs []error
+		if sf.cfg.RateLimit < 0 {
+			errs = append(errs, fmt.Errorf("SIM_RATE_LIMIT=%v: must be >= 0 (0 turns it off)", sf.cfg.RateLimit))
+		}
+		if sf.cfg.RateBurst < 0 {
+			errs = append(errs, fmt.Errorf("SIM_RATE_BURST=%d: must be >= 0", sf.cfg.RateBurst))
+		}
+		return errors.Join(append(errs, l.Err(), sf.validate())...)
+	}
+	if code, ok := parse(e, fs, args, validate); !ok {
 		return code
 	}
 	if sf.speed != 1 {
@@ -86,8 +101,12 @@ with deterministic data from --seed and optional fault injection. Point a bridge
 		return exitUsage
 	}
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(e.stderr, "catena-bridge sim: serving the simulated Catena API on http://%s (%d fleets × %d vehicles, seed %d)\n",
-		ln.Addr(), sf.cfg.Fleets, sf.cfg.VehiclesPerFleet, sf.cfg.Seed)
+	limit := "no rate limit"
+	if sf.cfg.RateLimit > 0 {
+		limit = fmt.Sprintf("rate limit %g requests/s per client", sf.cfg.RateLimit)
+	}
+	fmt.Fprintf(e.stderr, "catena-bridge sim: serving the simulated Catena API on http://%s (%d fleets × %d vehicles, seed %d, %s)\n",
+		ln.Addr(), sf.cfg.Fleets, sf.cfg.VehiclesPerFleet, sf.cfg.Seed, limit)
 	// The API, and the webhook deliveries to what subscribes through it,
 	// until a signal (oklog/run: the first actor to return stops the rest).
 	var g run.Group

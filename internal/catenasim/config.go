@@ -2,6 +2,7 @@ package catenasim
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"time"
 )
@@ -17,6 +18,17 @@ type Config struct {
 	ClientID     string        // default "demo"
 	ClientSecret string        // default "demo"
 	TokenTTL     time.Duration // expires_in of issued tokens, default 1h
+
+	// RateLimit is the API requests per second each OAuth client may make,
+	// as the real API enforces a budget per client: a request above it gets
+	// 429 with detail.retry_after_seconds and a Retry-After header, like the
+	// injected Faults.RateLimitEvery. It is real time (testing/synctest fakes
+	// it), whatever Clock does: a budget is spent in wall-clock seconds.
+	// Default 0: no limit.
+	RateLimit float64
+	// RateBurst is how many requests a client may make at once above the
+	// rate. Default: RateLimit rounded up (one second's worth), at least 1.
+	RateBurst int
 
 	// Clock is the simulated now: point visibility, invitation expiry and,
 	// unless TokenClock is set, token expiry. Default: real time.
@@ -159,6 +171,9 @@ func (c *Config) setDefaults() {
 	if c.TokenTTL == 0 {
 		c.TokenTTL = time.Hour
 	}
+	if c.RateBurst == 0 && c.RateLimit > 0 {
+		c.RateBurst = max(1, int(math.Ceil(c.RateLimit)))
+	}
 	if c.Clock == nil {
 		c.Clock = NewClock(time.Now(), 1)
 	}
@@ -210,6 +225,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("Fleets*VehiclesPerFleet = %d: at most %d vehicles", int64(c.Fleets)*int64(c.VehiclesPerFleet), maxVehicles)
 	case c.ReportInterval < time.Millisecond:
 		return fmt.Errorf("ReportInterval = %s: must be at least 1ms", c.ReportInterval)
+	case c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0):
+		return fmt.Errorf("RateLimit = %v: must be a non-negative number (0 = no limit)", c.RateLimit)
+	case c.RateBurst < 0:
+		return fmt.Errorf("RateBurst = %d: must not be negative", c.RateBurst)
 	case c.TokenTTL < time.Second:
 		return fmt.Errorf("TokenTTL = %s: must be at least 1s", c.TokenTTL)
 	case c.Faults.RateLimitEvery < 0:

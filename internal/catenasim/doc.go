@@ -32,7 +32,9 @@
 //
 // Faults (rate limiting, 5xx, latency, duplicate records across page
 // boundaries, late points, malformed points) are injected deterministically
-// by the knobs in Faults.
+// by the knobs in Faults. Config.RateLimit enforces a per-client request
+// budget as the real API does: above it, 429 with retry_after_seconds;
+// Stats.Kinds counts served and refused requests by kind.
 //
 // Webhooks: subscriptions live in memory. Only vehicle_location.added is
 // served (vehicle_location.* creates it). A secret left out on create is

@@ -33,6 +33,8 @@ type Server struct {
 	serverErrs atomic.Int64 // 5xx injected so far, picks 500/502/503
 
 	requests [numEndpoints]atomic.Int64
+	kinds    [numKinds]kindCounters
+	limits   limits // Config.RateLimit, per client
 	faults   [numFaults]atomic.Int64
 	served   atomic.Int64
 
@@ -115,6 +117,10 @@ type Stats struct {
 	Requests        map[string]int64 // by Endpoint* name; every key present
 	Faults          map[string]int64 // by Fault* kind; every key present
 	LocationsServed int64            // location records written in 200 responses
+	// Kinds counts API requests by Kind* name (every key present): those
+	// that reached the endpoint and those the rate limit refused. Requests
+	// failed by an injected fault or a 401 are in neither.
+	Kinds map[string]KindStats
 }
 
 // Stats returns a snapshot of the counters.
@@ -127,6 +133,10 @@ func (s *Server) Stats() Stats {
 		st.Faults[n] = s.faults[i].Load()
 	}
 	st.LocationsServed = s.served.Load()
+	st.Kinds = make(map[string]KindStats, numKinds)
+	for i, n := range kindNames {
+		st.Kinds[n] = KindStats{Served: s.kinds[i].served.Load(), Refused: s.kinds[i].refused.Load()}
+	}
 	return st
 }
 
@@ -148,6 +158,7 @@ func New(cfg Config) (*Server, error) {
 	s.partnerID = s.uuidFor(tagPartner, 0, 0)
 	s.tokenKey = tokenKey(s.seed, cfg.ClientID, cfg.ClientSecret)
 	s.buildModel()
+	s.limits.init(cfg.RateLimit, cfg.RateBurst)
 	s.inv.init()
 	s.wh.init()
 	s.bufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
@@ -182,7 +193,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ep, h, auth := s.route(r.Method, path)
 	s.requests[ep].Add(1)
+	kind := requestKind(ep, r)
 	if ep == epOther {
+		s.kinds[kind].served.Add(1)
 		h(w, r)
 		return
 	}
@@ -190,12 +203,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if auth {
-		if reason := s.checkBearer(r); reason != "" {
+		client, reason := s.checkBearer(r)
+		if reason != "" {
 			s.faults[fUnauthorized].Add(1)
 			writeAPIError(w, http.StatusUnauthorized, reason)
 			return
 		}
+		if wait, ok := s.limits.take(client); !ok {
+			s.kinds[kind].refused.Add(1)
+			writeTooManyRequests(w, wait)
+			return
+		}
 	}
+	s.kinds[kind].served.Add(1)
 	h(w, r)
 }
 
@@ -244,16 +264,7 @@ func (s *Server) injectFault(w http.ResponseWriter) bool {
 	f := &s.cfg.Faults
 	if f.RateLimitEvery > 0 && n%int64(f.RateLimitEvery) == 0 {
 		s.faults[fRateLimit].Add(1)
-		secs := int64(math.Ceil(f.RetryAfter.Seconds()))
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-		writeJSON(w, http.StatusTooManyRequests, map[string]any{
-			"code":    429,
-			"message": "Too Many Requests",
-			"detail": map[string]any{
-				"retry_after_seconds": secs,
-				"message":             fmt.Sprintf("Rate limit exceeded. Retry after %d seconds.", secs),
-			},
-		})
+		writeTooManyRequests(w, f.RetryAfter)
 		return true
 	}
 	if f.ServerErrorEvery > 0 && n%int64(f.ServerErrorEvery) == 0 {
@@ -272,6 +283,23 @@ func (s *Server) injectFault(w http.ResponseWriter) bool {
 		return true
 	}
 	return false
+}
+
+// writeTooManyRequests writes the contract's 429 body, {code, message,
+// detail: {retry_after_seconds, message}}, and a Retry-After header with
+// the same whole seconds (wait rounded up), which upstream may or may not
+// send: a client must honour either.
+func writeTooManyRequests(w http.ResponseWriter, wait time.Duration) {
+	secs := int64(math.Ceil(wait.Seconds()))
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	writeJSON(w, http.StatusTooManyRequests, map[string]any{
+		"code":    429,
+		"message": "Too Many Requests",
+		"detail": map[string]any{
+			"retry_after_seconds": secs,
+			"message":             fmt.Sprintf("Rate limit exceeded. Retry after %d seconds.", secs),
+		},
+	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -116,40 +116,42 @@ func (s *Server) signToken(claims map[string]any) string {
 	return msg + "." + enc.EncodeToString(m.Sum(nil))
 }
 
-// checkBearer returns "" for a valid bearer token, else the 401 detail. The
-// detail never contains the token.
-func (s *Server) checkBearer(r *http.Request) string {
+// checkBearer returns the client a valid bearer token was issued to (its
+// azp claim), or the 401 detail of an invalid one. The detail never contains
+// the token.
+func (s *Server) checkBearer(r *http.Request) (client, reason string) {
 	h := r.Header.Get("Authorization")
 	scheme, tok, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return "missing bearer token"
+		return "", "missing bearer token"
 	}
 	tok = strings.TrimSpace(tok)
 	i := strings.LastIndexByte(tok, '.')
 	if i < 0 || strings.Count(tok, ".") != 2 {
-		return "invalid token"
+		return "", "invalid token"
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(tok[i+1:])
 	if err != nil {
-		return "invalid token"
+		return "", "invalid token"
 	}
 	m := hmac.New(sha256.New, s.tokenKey)
 	m.Write([]byte(tok[:i]))
 	if !hmac.Equal(sig, m.Sum(nil)) {
-		return "invalid token"
+		return "", "invalid token"
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(tok[strings.IndexByte(tok, '.')+1 : i])
 	if err != nil {
-		return "invalid token"
+		return "", "invalid token"
 	}
 	var c struct {
-		Exp int64 `json:"exp"`
+		Exp int64  `json:"exp"`
+		Azp string `json:"azp"`
 	}
 	if json.Unmarshal(payload, &c) != nil {
-		return "invalid token"
+		return "", "invalid token"
 	}
 	if s.cfg.TokenClock.Now().Unix() >= c.Exp {
-		return "token expired"
+		return "", "token expired"
 	}
-	return ""
+	return c.Azp, ""
 }
