@@ -24,6 +24,48 @@ func (f *vfilter) match(v *vehicle) bool {
 		(f.connID == "" || f.connID == v.fleet.ConnectionID)
 }
 
+// scope returns the index range [lo, hi) of the vehicles f can admit and,
+// when it can tell without a walk, how many it admits (n = -1 otherwise).
+// It works from the fleets (vehicles are stored fleet by fleet) and the
+// listed vehicle or driver ids (at most 100), so a listing of 100,000
+// vehicles does not visit each one per page.
+func (s *Server) scope(f *vfilter) (lo, hi, n int64) {
+	per := int64(s.cfg.VehiclesPerFleet)
+	lo, hi, n = int64(len(s.vehicles)), 0, 0
+	for _, fl := range s.fleets {
+		if f.fleetIDs.has(fl.ID) && f.fleetRefs.has(fl.Ref) && (f.connID == "" || f.connID == fl.ConnectionID) {
+			lo, hi = min(lo, int64(fl.idx)*per), max(hi, int64(fl.idx+1)*per)
+			n += per
+		}
+	}
+	var ids set
+	var index map[string]int
+	switch {
+	case f.vehicleIDs != nil:
+		ids, index = f.vehicleIDs, s.vehicleByID
+	case f.driverIDs != nil:
+		ids, index = f.driverIDs, s.vehicleByDriver
+	case f.sourceIDs != nil:
+		return lo, hi, -1 // source ids are not unique nor indexed
+	default:
+		return lo, max(hi, lo), n
+	}
+	lo, hi, n = int64(len(s.vehicles)), 0, 0
+	for id := range ids {
+		if i, ok := index[id]; ok && f.match(s.vehicles[i]) {
+			lo, hi = min(lo, int64(i)), max(hi, int64(i)+1)
+			n++
+		}
+	}
+	return lo, max(hi, lo), n
+}
+
+// allReportedAt is the time (Unix ns) from which every vehicle has a visible
+// point, and one with a driver: tick 0 of every vehicle, late or not, and the
+// end of the first parking cycle are past. From then on the snapshot admits
+// exactly the vehicles its filter does.
+func (s *Server) allReportedAt() int64 { return (cycleTicks+1)*s.interval + s.lateBy }
+
 func (s *Server) handleLocations(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var e verrs
@@ -105,14 +147,18 @@ func (s *Server) latestK(v *vehicle, now int64, byDriver bool) int64 {
 // index, so paging stays consistent while the snapshot moves.
 func (s *Server) serveLatest(w http.ResponseWriter, f *vfilter, c *cursor, size int, includeSource bool, now int64) {
 	byDriver := f.driverIDs != nil
-	q := seq{lo: 0, hi: int64(len(s.vehicles)), incl: func(i int64) bool {
+	lo, hi, total := s.scope(f)
+	everyone := now >= s.allReportedAt()
+	q := seq{lo: lo, hi: hi, incl: func(i int64) bool {
 		v := s.vehicles[i]
-		return f.match(v) && s.latestK(v, now, byDriver) >= 0
+		return f.match(v) && (everyone || s.latestK(v, now, byDriver) >= 0)
 	}}
-	var total int64
-	for i := q.lo; i < q.hi; i++ {
-		if q.incl(i) {
-			total++
+	if total < 0 || !everyone {
+		total = 0
+		for i := q.lo; i < q.hi; i++ {
+			if q.incl(i) {
+				total++
+			}
 		}
 	}
 	pg := s.page(q, curLatest, c, size, 0)

@@ -3,6 +3,7 @@ package catenasim
 import (
 	"encoding/json"
 	"math"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strconv"
@@ -713,5 +714,67 @@ func TestConfig(t *testing.T) {
 	}
 	if got := s.Points("nope", t0, t0.Add(time.Hour)); got != nil {
 		t.Fatalf("unknown vehicle: %d points", len(got))
+	}
+}
+
+// TestScopeMatchesWalk: the range and count scope derives from fleets and
+// listed ids agree with a walk over every vehicle, and the snapshot's total
+// agrees with it both once every vehicle has reported and before (near the
+// epoch, where the snapshot walks).
+func TestScopeMatchesWalk(t *testing.T) {
+	s, err := New(Config{Clock: NewManualClock(t0), Fleets: 7, VehiclesPerFleet: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl, vs := s.Fleets(), s.Vehicles()
+	unknown := "00000000-0000-4000-8000-000000000000"
+	filters := map[string]vfilter{
+		"none":                     {},
+		"fleet ids":                {fleetIDs: toSet([]string{fl[1].ID, fl[5].ID})},
+		"fleet refs":               {fleetRefs: toSet([]string{fl[6].Ref})},
+		"fleet id and other ref":   {fleetIDs: toSet([]string{fl[1].ID}), fleetRefs: toSet([]string{fl[2].Ref})},
+		"connection":               {connID: fl[3].ConnectionID},
+		"vehicle ids":              {vehicleIDs: toSet([]string{vs[3].ID, vs[40].ID, unknown})},
+		"vehicle ids in one fleet": {vehicleIDs: toSet([]string{vs[3].ID, vs[40].ID}), fleetIDs: toSet([]string{fl[4].ID})},
+		"driver ids":               {driverIDs: toSet([]string{vs[10].DriverID, vs[62].DriverID})},
+		"unknown vehicle":          {vehicleIDs: toSet([]string{unknown})},
+		"source ids":               {sourceIDs: toSet([]string{s.vehicles[5].srcVehicleID})},
+	}
+	for name, f := range filters {
+		lo, hi, n := s.scope(&f)
+		var want int64
+		for i, v := range s.vehicles {
+			if f.match(v) {
+				want++
+				if int64(i) < lo || int64(i) >= hi {
+					t.Errorf("%s: vehicle %d matches, outside [%d, %d)", name, i, lo, hi)
+				}
+			}
+		}
+		if n != want && n != -1 {
+			t.Errorf("%s: n = %d, want %d", name, n, want)
+		}
+	}
+	// The snapshot's total, every vehicle reported or not.
+	for _, now := range []time.Time{t0, time.Unix(0, int64(90*time.Second)).UTC()} {
+		s, err := New(Config{Clock: NewManualClock(now), Fleets: 7, VehiclesPerFleet: 9, Faults: Faults{LateEvery: 3}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, f := range filters {
+			var want int64
+			byDriver := f.driverIDs != nil
+			for _, v := range s.vehicles {
+				if f.match(v) && s.latestK(v, now.UnixNano(), byDriver) >= 0 {
+					want++
+				}
+			}
+			rec := httptest.NewRecorder()
+			s.serveLatest(rec, &f, nil, 1000, false, now.UnixNano())
+			pg := decodePage(t, rec.Body.Bytes())
+			if pg.Total != want || int64(len(pg.Items)) != want {
+				t.Errorf("now %v, %s: total %d, %d items, want %d", now, name, pg.Total, len(pg.Items), want)
+			}
+		}
 	}
 }

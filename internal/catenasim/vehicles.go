@@ -170,11 +170,14 @@ func (s *Server) handleVehicles(w http.ResponseWriter, r *http.Request) {
 		}
 		c = &cc
 	}
-	sq := seq{lo: 0, hi: int64(len(s.vehicles)), incl: func(i int64) bool { return f.match(s.vehicles[i]) }}
-	var total int64
-	for i := sq.lo; i < sq.hi; i++ {
-		if sq.incl(i) {
-			total++
+	lo, hi, total := s.scope(&f)
+	sq := seq{lo: lo, hi: hi, incl: func(i int64) bool { return f.match(s.vehicles[i]) }}
+	if total < 0 {
+		total = 0
+		for i := sq.lo; i < sq.hi; i++ {
+			if sq.incl(i) {
+				total++
+			}
 		}
 	}
 	pg := s.page(sq, curVehicles, c, size, 0)
