@@ -9,6 +9,10 @@
 #                    records read back and peak RSS of a restarted backfill and live tail
 #                    with 2,000,000 events already in the topic (scripts/restartbench;
 #                    flags in BENCH_RESTART_FLAGS); starts Kafka unless KAFKA_BROKERS is set
+#   make bench-scale the scale figure (scripts/scalebench): the simulator with 10,000 vehicles
+#                    and a 25 requests/s per-client limit, the bridge under CATENA_RATE_LIMIT=25,
+#                    in-process Kafka unless KAFKA_BROKERS is set; newest-point latency, requests
+#                    per vehicle per hour, 429s, exactly once, peak RSS (flags in BENCH_SCALE_FLAGS)
 #   make lint        gofmt, go mod tidy -diff, go vet, staticcheck (installed at a pinned version)
 
 GO      ?= go
@@ -16,7 +20,7 @@ PKGS    ?= ./...
 BIN     := bin/catena-bridge
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build test test-kafka bench bench-restart lint demo clean
+.PHONY: build test test-kafka bench bench-restart bench-scale lint demo clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/catena-bridge
@@ -72,3 +76,9 @@ bench-restart: build
 		trap 'scripts/kafka/kafka-down.sh' EXIT; scripts/kafka/kafka-up.sh && \
 		$(GO) run ./scripts/restartbench -bin $(BIN) -brokers 127.0.0.1:$${KAFKA_PORT:-29092} $(BENCH_RESTART_FLAGS); \
 	fi
+
+# The scale figure (scripts/scalebench): runs the bridge for 3 minutes against the
+# simulator's 10,000 vehicles inside a 25 requests/s budget and prints a table. E.g.
+#   make bench-scale BENCH_SCALE_FLAGS='-vehicles 100000 -fleets 100 -push -duration 5m'
+bench-scale: build
+	$(GO) run ./scripts/scalebench -bin $(BIN) $${KAFKA_BROKERS:+-brokers "$$KAFKA_BROKERS"} $(BENCH_SCALE_FLAGS)
