@@ -23,19 +23,36 @@ func NewReader(cfg Config) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID(cfg.ClientID + "-reader"), kgo.WithLogger(slogAdapter{cfg.Logger})}
+	opts := clientOpts(cfg, "-reader")
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("sink: create reader for %v: %w", cfg.Brokers, err)
+	}
+	return &Reader{s: &Sink{cfg: cfg, log: cfg.Logger, opts: opts, cl: cl, adm: kadm.NewClient(cl)}}, nil
+}
+
+// ClientOpts returns the options that connect a client of another kind to
+// cfg's brokers as the Sink's own clients connect: seed brokers, the client
+// id with suffix, TLS, SASL, franz-go's warnings to cfg.Logger, ExtraOpts.
+// The standby's group member uses them, so it reaches the brokers the
+// producer does, however they are secured. It fails on an invalid Config.
+func ClientOpts(cfg Config, suffix string) ([]kgo.Opt, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return clientOpts(cfg, suffix), nil
+}
+
+func clientOpts(cfg Config, suffix string) []kgo.Opt {
+	opts := []kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID(cfg.ClientID + suffix), kgo.WithLogger(slogAdapter{cfg.Logger})}
 	if cfg.TLS != nil {
 		opts = append(opts, kgo.DialTLSConfig(cfg.TLS))
 	}
 	if cfg.SASL != nil {
 		opts = append(opts, kgo.SASL(cfg.SASL))
 	}
-	opts = append(opts, cfg.ExtraOpts...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("sink: create reader for %v: %w", cfg.Brokers, err)
-	}
-	return &Reader{s: &Sink{cfg: cfg, log: cfg.Logger, opts: opts, cl: cl, adm: kadm.NewClient(cl)}}, nil
+	return append(opts, cfg.ExtraOpts...)
 }
 
 // Close closes the reader's admin client.
