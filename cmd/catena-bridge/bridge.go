@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/catena-bridge/catena-bridge/internal/admin"
+	"github.com/catena-bridge/catena-bridge/internal/avro"
 	"github.com/catena-bridge/catena-bridge/internal/catena"
 	"github.com/catena-bridge/catena-bridge/internal/config"
 	"github.com/catena-bridge/catena-bridge/internal/geo"
@@ -35,6 +36,10 @@ type bridgeFlags struct {
 
 	// work names what the process does, for the default transactional id.
 	work string
+
+	// standby: newBridge creates the topics but leaves the producer and
+	// the pipeline to each term of the standby (see standby.go).
+	standby bool
 }
 
 func (b *bridgeFlags) bind(e *env, fs *flag.FlagSet) {
@@ -58,10 +63,20 @@ type bridge struct {
 	log    *slog.Logger
 	reg    *prometheus.Registry
 	m      *pipeline.Metrics
-	sink   *sink.Sink
-	pipe   *pipeline.Pipeline
+	sink   *sink.Sink         // nil with standby: each term opens its own
+	pipe   *pipeline.Pipeline // nil with standby
 	admin  *admin.Server
 	client *catena.Client
+
+	f    *bridgeFlags
+	scfg sink.Config
+	enc  *avro.Encoder
+	enr  *geo.Enricher
+
+	// The sink and pipeline at work now (b.sink and b.pipe, or a standby
+	// term's), for the "kafka" readiness check and pushed deliveries.
+	liveSink atomic.Pointer[sink.Sink]
+	livePipe atomic.Pointer[pipeline.Pipeline]
 
 	adminDone chan error             // the admin server's Serve result
 	step      atomic.Pointer[string] // start-up step under way; nil once started
@@ -70,12 +85,14 @@ type bridge struct {
 // newBridge connects to the broker and the registry (waiting while they are
 // unreachable), creates missing topics and wires the pipeline. The admin
 // endpoint serves from the start: /readyz says what start-up waits for.
+// With f.standby it wires no pipeline and keeps no producer: a standby term
+// opens both (openSink, newPipeline).
 func newBridge(ctx context.Context, e *env, f *bridgeFlags) (_ *bridge, err error) {
 	log := newLogger(e.stderr, f.admin)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := pipeline.NewMetrics(reg)
-	b := &bridge{log: log, reg: reg, m: m}
+	b := &bridge{log: log, reg: reg, m: m, f: f}
 	defer func() {
 		if err != nil {
 			b.close()
@@ -93,48 +110,79 @@ func newBridge(ctx context.Context, e *env, f *bridgeFlags) (_ *bridge, err erro
 		log.Info("admin endpoint listening", "addr", b.admin.Addr(), "paths", "/metrics /healthz /readyz")
 		b.admin.AddCheck("startup", b.startupCheck)
 		b.admin.AddCheck("catena-api", m.APIReady)
+		b.admin.AddCheck("kafka", b.kafkaReady)
 	}
 	client, err := newCatenaClient(f.catena, log, m)
 	if err != nil {
 		return nil, err
 	}
 	b.client = client
-	scfg, err := sinkConfig(f.kafka, f.work, log, reg)
+	b.scfg, err = sinkConfig(f.kafka, f.work, log, reg)
 	if err != nil {
 		return nil, err
 	}
-	s, err := sink.New(ctx, scfg)
+	s, err := b.openSink(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("connect to Kafka: %w", err)
+		return nil, err
 	}
 	b.sink = s
-	if b.admin != nil {
-		b.admin.AddCheck("kafka", s.Ready)
-	}
-	if err := s.EnsureTopics(ctx); err != nil {
-		return nil, fmt.Errorf("ensure topics: %w", err)
-	}
 	b.starting("registering the event schema")
 	srcl, err := newRegistry(f.kafka)
 	if err != nil {
 		return nil, err
 	}
-	enc, err := newEncoder(ctx, srcl, f.kafka.Topic+"-value", log)
+	b.enc, err = newEncoder(ctx, srcl, f.kafka.Topic+"-value", log)
 	if err != nil {
 		return nil, err
 	}
 	res, _ := geo.ParseResolutions(f.pipeline.H3Resolutions)
-	enr, err := geo.NewEnricher(res)
+	b.enr, err = geo.NewEnricher(res)
 	if err != nil {
 		return nil, err
 	}
-	b.pipe, err = pipeline.New(pipeline.Config{
-		Client:        client,
+	if f.standby {
+		// The topics exist now, which the standby's group needs. The
+		// producer never asked for its producer id (a Sink does so on
+		// its first read or commit), so closing it fenced no one.
+		b.liveSink.Store(nil)
+		b.sink = nil
+		s.Close()
+	} else if b.pipe, err = b.newPipeline(s); err != nil {
+		return nil, err
+	} else {
+		b.livePipe.Store(b.pipe)
+	}
+	b.step.Store(nil)
+	return b, nil
+}
+
+// openSink creates a transactional producer for the bridge's work and the
+// topics it writes, when missing. Creating it does not take the
+// transactional id over; its first read or commit does.
+func (b *bridge) openSink(ctx context.Context) (*sink.Sink, error) {
+	s, err := sink.New(ctx, b.scfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Kafka: %w", err)
+	}
+	b.liveSink.Store(s)
+	if err := s.EnsureTopics(ctx); err != nil {
+		b.liveSink.Store(nil)
+		s.Close()
+		return nil, fmt.Errorf("ensure topics: %w", err)
+	}
+	return s, nil
+}
+
+// newPipeline wires the pipeline to s.
+func (b *bridge) newPipeline(s *sink.Sink) (*pipeline.Pipeline, error) {
+	f := b.f
+	return pipeline.New(pipeline.Config{
+		Client:        b.client,
 		Sink:          s,
-		Encoder:       enc,
-		Enricher:      enr,
-		Metrics:       m,
-		Logger:        log,
+		Encoder:       b.enc,
+		Enricher:      b.enr,
+		Metrics:       b.m,
+		Logger:        b.log,
 		FleetIDs:      f.pipeline.FleetIDs,
 		FleetRefs:     f.pipeline.FleetRefs,
 		PageSize:      f.pipeline.PageSize,
@@ -149,11 +197,16 @@ func newBridge(ctx context.Context, e *env, f *bridgeFlags) (_ *bridge, err erro
 		ShutdownGrace:     f.pipeline.ShutdownGrace,
 		OutageMax:         f.pipeline.OutageMax,
 	})
-	if err != nil {
-		return nil, err
+}
+
+// kafkaReady is the "kafka" readiness check: the producer at work's last
+// broker interaction. A standby has none; its own check says why it is not
+// ready.
+func (b *bridge) kafkaReady() error {
+	if s := b.liveSink.Load(); s != nil {
+		return s.Ready()
 	}
-	b.step.Store(nil)
-	return b, nil
+	return nil
 }
 
 // starting records the start-up step under way, which /readyz reports.
@@ -180,7 +233,9 @@ func (b *bridge) close() {
 // serve runs work next to the admin endpoint until work returns or ctx ends
 // (oklog/run: the first actor to return stops the others).
 func (b *bridge) serve(ctx context.Context, work func(ctx context.Context) error) error {
-	defer b.sink.Close()
+	if b.sink != nil {
+		defer b.sink.Close()
+	}
 	var g run.Group
 	wctx, cancel := context.WithCancel(ctx)
 	g.Add(func() error { return work(wctx) }, func(error) { cancel() })

@@ -21,6 +21,7 @@ type subscriptionWatch struct {
 	client      *catena.Client
 	id          string
 	autoRecover bool
+	mayRecover  func() bool // with autoRecover: whether to act now (a standby does not); nil: always
 	every       time.Duration
 	log         *slog.Logger
 	status      *prometheus.GaugeVec // catena_bridge_webhook_subscription{status}: 1 for the current one
@@ -68,7 +69,7 @@ func (w *subscriptionWatch) check(ctx context.Context) {
 	}
 	w.log.Warn("webhook subscription is not active: Catena delivers nothing (polling goes on)", "webhook_id", w.id, "status", sub.Status,
 		"auto_recover", w.autoRecover)
-	if !w.autoRecover || sub.Status == "deleted" {
+	if !w.autoRecover || sub.Status == "deleted" || (w.mayRecover != nil && !w.mayRecover()) {
 		return
 	}
 	if _, err := w.client.ActivateWebhook(ctx, w.id); err != nil {

@@ -14,18 +14,22 @@ import (
 	"github.com/catena-bridge/catena-bridge/internal/webhook"
 )
 
-// withWebhooks returns work that runs the live tail beside the receiver of
-// Catena's pushed deliveries on wh.Addr, or the tail alone without an
-// address. The listener is opened here, so a busy address fails the start.
-// The receiver answers a delivery once its records are committed by the
-// tail (pipeline.Push); stopping the tail stops it.
-func withWebhooks(b *bridge, wh config.Webhook, now func() time.Time) (func(ctx context.Context) error, error) {
+// withWebhooks returns work that runs tail (the live tail, or a standby
+// member running it) beside the receiver of Catena's pushed deliveries on
+// wh.Addr, or the tail alone without an address. The listener is opened
+// here, so a busy address fails the start. The receiver answers a delivery
+// once its records are committed by the tail (pipeline.Push), and 503 while
+// no tail runs here (a standby listens all the same, so that it takes
+// pushes the moment it takes over); stopping the tail stops it. active
+// tells whether this replica may recover the subscription
+// (WEBHOOK_AUTO_RECOVER): only the active one does.
+func withWebhooks(b *bridge, wh config.Webhook, now func() time.Time, tail func(ctx context.Context) error, active func() bool) (func(ctx context.Context) error, error) {
 	if wh.Addr == "" {
-		return b.pipe.Run, nil
+		return tail, nil
 	}
 	rc, err := webhook.New(webhook.Config{
 		Secret:       []byte(wh.Secret),
-		Accept:       func(ctx context.Context, d *webhook.Delivery) (bool, error) { return b.pipe.Push(ctx, d.Records) },
+		Accept:       func(ctx context.Context, d *webhook.Delivery) (bool, error) { return b.push(ctx, d.Records) },
 		MaxBodyBytes: wh.MaxBodyBytes,
 		Now:          now,
 		Metrics:      webhook.NewMetrics(b.reg),
@@ -49,6 +53,7 @@ func withWebhooks(b *bridge, wh config.Webhook, now func() time.Time) (func(ctx 
 	var watch *subscriptionWatch
 	if wh.ID != "" {
 		watch = newSubscriptionWatch(b.client, wh.ID, wh.AutoRecover, wh.CheckInterval, b.log, b.reg)
+		watch.mayRecover = active
 		if b.admin != nil {
 			b.admin.AddCheck("webhook-subscription", watch.ready)
 		}
@@ -56,7 +61,7 @@ func withWebhooks(b *bridge, wh config.Webhook, now func() time.Time) (func(ctx 
 	return func(ctx context.Context) error {
 		var g run.Group
 		tctx, cancel := context.WithCancel(ctx)
-		g.Add(func() error { return b.pipe.Run(tctx) }, func(error) { cancel() })
+		g.Add(func() error { return tail(tctx) }, func(error) { cancel() })
 		if watch != nil {
 			wctx, wcancel := context.WithCancel(ctx)
 			g.Add(func() error { return watch.run(wctx) }, func(error) { wcancel() })

@@ -430,3 +430,18 @@ func (w *Webhook) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Standby is the hot standby of the live tail (run only).
+type Standby struct {
+	// Enabled makes run one replica of several with the same settings
+	// (the same transactional id): the one the Kafka consumer group
+	// assigns publishes, the others wait and take over.
+	Enabled bool
+}
+
+// Bind registers the standby setting on l.
+func (s *Standby) Bind(l *Loader) {
+	l.Bool(&s.Enabled, "standby", "STANDBY", false, "run as one replica of a hot standby: replicas with the same KAFKA_TRANSACTIONAL_ID join one Kafka consumer group; "+
+		"the one it assigns publishes, the others wait with /readyz 503 and the webhook receiver answering 503, and one takes over within about 10 s "+
+		"when the active replica dies, at once when it stops; false (the default): publish at once, fencing any other process with the same id")
+}
