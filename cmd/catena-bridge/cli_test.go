@@ -412,18 +412,23 @@ func TestBackfillAndTail(t *testing.T) {
 		}
 	}
 
-	code, stdout, stderr = cli(tctx, env, "tail", "--meta", "--from-beginning", "--max", "1")
-	var wrapped struct {
-		Topic     string         `json:"topic"`
-		Partition *int32         `json:"partition"`
-		Offset    *int64         `json:"offset"`
-		Key       string         `json:"key"`
-		Headers   []string       `json:"headers"`
-		Payload   map[string]any `json:"payload"`
+	for _, flag := range []string{"--format=envelope", "--meta"} {
+		code, stdout, stderr = cli(tctx, env, "tail", flag, "--from-beginning", "--max", "1")
+		var wrapped struct {
+			Topic     string         `json:"topic"`
+			Partition *int32         `json:"partition"`
+			Offset    *int64         `json:"offset"`
+			Key       string         `json:"key"`
+			Headers   []string       `json:"headers"`
+			Payload   map[string]any `json:"payload"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &wrapped); err != nil || code != exitOK || wrapped.Partition == nil || wrapped.Offset == nil ||
+			wrapped.Key == "" || !slices.Contains(wrapped.Headers, "catena-id") || wrapped.Payload["id"] == nil {
+			t.Errorf("tail %s: exit %d, %v, line %q, stderr %q", flag, code, err, stdout, stderr)
+		}
 	}
-	if err := json.Unmarshal([]byte(stdout), &wrapped); err != nil || code != exitOK || wrapped.Partition == nil || wrapped.Offset == nil ||
-		wrapped.Key == "" || !slices.Contains(wrapped.Headers, "catena-id") || wrapped.Payload["id"] == nil {
-		t.Errorf("tail --meta: exit %d, %v, line %q, stderr %q", code, err, stdout, stderr)
+	if code, _, stderr := cli(tctx, env, "tail", "--format=yaml"); code != exitUsage || !strings.Contains(stderr, `--format="yaml"`) {
+		t.Errorf("tail --format=yaml: exit %d, stderr %q; want exit 2 naming the value", code, stderr)
 	}
 
 	code, stdout, stderr = cli(tctx, env, "tail", "--dlq", "--from-beginning", "--max", "1")

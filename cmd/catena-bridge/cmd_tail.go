@@ -15,7 +15,7 @@ import (
 )
 
 func cmdTail(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "tail", "[--from-beginning] [--max N] [flags]", `Prints the events topic as JSON lines, one event per line, decoded through the Schema
+	fs := newFlagSet(e, "tail", "[--from-beginning] [--max N] [--format value|envelope] [flags]", `Prints the events topic as JSON lines, one event per line, decoded through the Schema
 Registry (or the embedded schema for single-object encoding): exactly what consumers get.
 It reads read_committed, joins no consumer group and produces nothing, so it is safe next
 to a running bridge. Without --from-beginning it prints new events only.
@@ -30,12 +30,17 @@ to a running bridge. Without --from-beginning it prints new events only.
 	fs.BoolVar(&fromBeginning, "from-beginning", false, "start at the beginning of the topic instead of its end")
 	fs.IntVar(&maxN, "max", 0, "stop after N events (0 = until interrupted)")
 	fs.BoolVar(&dlq, "dlq", false, "print the dead-letter topic instead: raw JSON with its reason")
+	var format string
 	var meta bool
-	fs.BoolVar(&meta, "meta", false, "wrap each line with the Kafka record's topic, partition, offset, key, timestamp and headers, as kcat -J does; the line itself is under \"payload\"")
+	fs.StringVar(&format, "format", "value", "value: one decoded event per line; envelope: one object per record with its topic, partition, offset, key, timestamp (ts, ms), headers and the decoded event under \"payload\", as kcat -J prints")
+	fs.BoolVar(&meta, "meta", false, "the same as --format envelope")
 	code, ok := parse(e, fs, args, func() error {
 		err := errors.Join(l.Err(), k.ValidateReader(), a.Validate())
 		if maxN < 0 {
 			err = errors.Join(err, fmt.Errorf("--max=%d: must be >= 0", maxN))
+		}
+		if format != "value" && format != "envelope" {
+			err = errors.Join(err, fmt.Errorf("--format=%q: must be value or envelope", format))
 		}
 		return err
 	})
@@ -75,8 +80,8 @@ to a running bridge. Without --from-beginning it prints new events only.
 		if err != nil {
 			return fmt.Errorf("%s[%d]@%d: %w", r.Topic, r.Partition, r.Offset, err)
 		}
-		if meta {
-			line = withMeta(r, line)
+		if meta || format == "envelope" {
+			line = envelope(r, line)
 		}
 		fmt.Fprintf(e.stdout, "%s\n", line)
 		if n++; maxN > 0 && n >= maxN {
@@ -115,10 +120,10 @@ func tailLine(ctx context.Context, dec *avro.Decoder, r *kgo.Record, dlq bool) (
 	return avro.JSON(ev)
 }
 
-// withMeta wraps a printed record with its Kafka coordinates, in the shape
+// envelope wraps a printed record with its Kafka coordinates, in the shape
 // of kcat -J: topic, partition, offset, key, timestamp (ms), headers as a
 // flat list of names and values, and the line as payload.
-func withMeta(r *kgo.Record, line []byte) []byte {
+func envelope(r *kgo.Record, line []byte) []byte {
 	headers := make([]string, 0, 2*len(r.Headers))
 	for _, h := range r.Headers {
 		headers = append(headers, h.Key, string(h.Value))
