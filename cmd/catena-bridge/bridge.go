@@ -43,7 +43,7 @@ type bridgeFlags struct {
 }
 
 func (b *bridgeFlags) bind(e *env, fs *flag.FlagSet) {
-	b.loader = config.NewLoader(fs, e.getenv)
+	b.loader = e.newLoader(fs)
 	b.catena.Bind(b.loader)
 	b.kafka.Bind(b.loader)
 	b.pipeline.Bind(b.loader)

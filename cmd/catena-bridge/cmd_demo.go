@@ -33,7 +33,7 @@ Kafka (franz-go kfake) and an in-process Schema Registry (srfake). It backfills 
 day, tails live for a few seconds on a fast simulated clock, then prints what it fetched,
 published, skipped and dead-lettered, three decoded events and the spread over partitions.
 `)
-	l := config.NewLoader(fs, e.getenv)
+	l := e.newLoader(fs)
 	var sf simFlags
 	// Every fault that reaches the bridge, on by default.
 	sf.bind(l, 4, 5, time.Minute, 60, catenasim.Faults{

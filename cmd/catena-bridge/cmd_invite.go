@@ -15,7 +15,7 @@ func cmdInvite(ctx context.Context, e *env, args []string) int {
 fleet opens it to connect its telematics provider and share its data with you. Inviting the
 same fleet reference again refreshes the existing invitation. --json prints the whole invitation.
 `)
-	l := config.NewLoader(fs, e.getenv)
+	l := e.newLoader(fs)
 	var c config.Catena
 	c.Bind(l)
 	var a config.Admin

@@ -23,7 +23,7 @@ now): the instants after it go to the jobs that claimed after it, which see it w
 restart. The release first takes over the tail's transactional id, so a process of that tail
 still running is fenced and can publish nothing after it. A released tail cannot run again.
 `)
-	l := config.NewLoader(fs, e.getenv)
+	l := e.newLoader(fs)
 	var k config.Kafka
 	k.BindReader(l)
 	l.String(&k.TransactionalID, "transactional-id", "KAFKA_TRANSACTIONAL_ID", "", "with --release: the tail's transactional id, if it was set (default: derived like run's)")

@@ -61,7 +61,7 @@ with deterministic data from --seed and optional fault injection. Point a bridge
   CATENA_TOKEN_URL=http://127.0.0.1:8085/realms/catena/protocol/openid-connect/token
   CATENA_CLIENT_ID=demo CATENA_CLIENT_SECRET=demo
 `)
-	l := config.NewLoader(fs, e.getenv)
+	l := e.newLoader(fs)
 	var addr string
 	l.String(&addr, "addr", "SIM_ADDR", "127.0.0.1:8085", "listen address")
 	var sf simFlags

@@ -20,7 +20,7 @@ Registry (or the embedded schema for single-object encoding): exactly what consu
 It reads read_committed, joins no consumer group and produces nothing, so it is safe next
 to a running bridge. Without --from-beginning it prints new events only.
 `)
-	l := config.NewLoader(fs, e.getenv)
+	l := e.newLoader(fs)
 	var k config.Kafka
 	k.BindReader(l)
 	var a config.Admin

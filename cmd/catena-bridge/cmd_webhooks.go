@@ -78,7 +78,7 @@ type catenaFlags struct {
 }
 
 func bindCatena(e *env, fs *flag.FlagSet) *catenaFlags {
-	cf := &catenaFlags{l: config.NewLoader(fs, e.getenv)}
+	cf := &catenaFlags{l: e.newLoader(fs)}
 	cf.c.Bind(cf.l)
 	cf.a.BindLog(cf.l)
 	return cf

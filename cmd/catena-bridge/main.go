@@ -14,7 +14,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"syscall"
+
+	"github.com/catena-bridge/catena-bridge/internal/config"
 )
 
 // Exit codes.
@@ -48,6 +51,22 @@ type command struct {
 type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+
+	// showConfig makes a command print its settings and stop once they
+	// are valid (catena-bridge config <command>).
+	showConfig bool
+	loaders    map[*flag.FlagSet]*config.Loader
+}
+
+// newLoader returns a config.Loader over fs and the environment, which
+// parse finds again to print the settings.
+func (e *env) newLoader(fs *flag.FlagSet) *config.Loader {
+	l := config.NewLoader(fs, e.getenv)
+	if e.loaders == nil {
+		e.loaders = map[*flag.FlagSet]*config.Loader{}
+	}
+	e.loaders[fs] = l
+	return l
 }
 
 var commands = []command{
@@ -60,6 +79,12 @@ var commands = []command{
 	{"invite", "create a fleet invitation and print its magic link", cmdInvite},
 	{"webhooks", "subscribe to Catena webhooks; list, activate, pause, replay subscriptions", cmdWebhooks},
 	{"version", "print the version", cmdVersion},
+}
+
+// config is added by init: it runs the other commands.
+func init() {
+	cfg := command{"config", "print a command's settings in effect and where each comes from; check them", cmdConfig}
+	commands = slices.Insert(commands, len(commands)-1, cfg)
 }
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -126,6 +151,10 @@ func parse(e *env, fs *flag.FlagSet, args []string, configErr func() error) (int
 			fmt.Fprintf(e.stderr, "%s: configuration:\n%s\n", fs.Name(), indent(err.Error()))
 			return exitUsage, false
 		}
+	}
+	if e.showConfig {
+		printSettings(e.stdout, e.loaders[fs])
+		return exitOK, false
 	}
 	return exitOK, true
 }

@@ -15,9 +15,19 @@ import (
 // environment value is recorded and reported by Err, naming the variable and
 // the value, so every mistake shows at once instead of one per run.
 type Loader struct {
-	fs     *flag.FlagSet
-	getenv func(string) string
-	errs   []error
+	fs       *flag.FlagSet
+	getenv   func(string) string
+	errs     []error
+	bindings []binding
+}
+
+// binding is one setting as bound: how to read its value back, and
+// whether the environment set it.
+type binding struct {
+	flag, env string
+	secret    bool
+	fromEnv   bool
+	value     func() string
 }
 
 // NewLoader returns a Loader over fs reading the environment through getenv
@@ -43,6 +53,12 @@ func (l *Loader) env(name string) (string, bool) {
 	return v, v != ""
 }
 
+// bind records a setting for Settings.
+func (l *Loader) bind(name, env string, secret bool, value func() string) {
+	_, set := l.env(env)
+	l.bindings = append(l.bindings, binding{flag: name, env: env, secret: secret, fromEnv: set, value: value})
+}
+
 func usage(text, env string) string {
 	if env == "" {
 		return text
@@ -60,6 +76,7 @@ func (l *Loader) String(p *string, name, env, def, text string) {
 		def = v
 	}
 	l.fs.StringVar(p, name, def, usage(text, env))
+	l.bind(name, env, false, func() string { return *p })
 }
 
 // Secret binds a secret string: its environment value is used but never
@@ -71,6 +88,7 @@ func (l *Loader) Secret(p *string, name, env, text string) {
 		return nil
 	})
 	*p = v
+	l.bind(name, env, true, func() string { return *p })
 }
 
 // Duration binds a duration in Go syntax (500ms, 30s, 10m).
@@ -84,6 +102,7 @@ func (l *Loader) Duration(p *time.Duration, name, env string, def time.Duration,
 		}
 	}
 	l.fs.DurationVar(p, name, def, usage(text, env))
+	l.bind(name, env, false, func() string { return p.String() })
 }
 
 // Int binds an integer setting.
@@ -97,6 +116,7 @@ func (l *Loader) Int(p *int, name, env string, def int, text string) {
 		}
 	}
 	l.fs.IntVar(p, name, def, usage(text, env))
+	l.bind(name, env, false, func() string { return strconv.Itoa(*p) })
 }
 
 // Int64 binds a 64-bit integer setting.
@@ -110,6 +130,7 @@ func (l *Loader) Int64(p *int64, name, env string, def int64, text string) {
 		}
 	}
 	l.fs.Int64Var(p, name, def, usage(text, env))
+	l.bind(name, env, false, func() string { return strconv.FormatInt(*p, 10) })
 }
 
 // Float binds a floating-point setting.
@@ -123,6 +144,7 @@ func (l *Loader) Float(p *float64, name, env string, def float64, text string) {
 		}
 	}
 	l.fs.Float64Var(p, name, def, usage(text, env))
+	l.bind(name, env, false, func() string { return strconv.FormatFloat(*p, 'g', -1, 64) })
 }
 
 // Bool binds a boolean setting (true/false/1/0).
@@ -136,6 +158,7 @@ func (l *Loader) Bool(p *bool, name, env string, def bool, text string) {
 		}
 	}
 	l.fs.BoolVar(p, name, def, usage(text, env))
+	l.bind(name, env, false, func() string { return strconv.FormatBool(*p) })
 }
 
 // List binds a comma-separated list; empty items are dropped.
@@ -148,6 +171,7 @@ func (l *Loader) List(p *[]string, name, env string, def []string, text string) 
 		*p = SplitList(s)
 		return nil
 	})
+	l.bind(name, env, false, func() string { return strings.Join(*p, ",") })
 }
 
 func listDefault(def []string) string {
