@@ -19,7 +19,30 @@ const (
 	HeaderOccurredAt = "catena-occurred-at" // occurred_at, RFC 3339 with nanoseconds (events, omitted when zero)
 	HeaderError      = "catena-error"       // why the record was refused, full message (dead letters)
 	HeaderErrorCode  = "catena-error-code"  // short, stable reason code (dead letters)
+
+	// Kafka Connect's dead-letter headers (DeadLetterQueueReporter), so that
+	// tooling built for Connect's DLQs reads ours: the topic the record was
+	// refused from (the events topic), the stage that refused it, a class
+	// name made of the reason code (catena_bridge.<code>) and the reason.
+	HeaderConnectTopic   = "__connect.errors.topic"
+	HeaderConnectStage   = "__connect.errors.stage"
+	HeaderConnectClass   = "__connect.errors.exception.class.name"
+	HeaderConnectMessage = "__connect.errors.exception.message"
 )
+
+// connectStage is the Kafka Connect stage (its Stage enum) that matches a
+// dead letter's reason code: bytes that are not a record fail as a value
+// converter would, an event the topics cannot take at produce, and a record
+// that fails validation in a transformation.
+func connectStage(code string) string {
+	switch code {
+	case "decode", "encode":
+		return "VALUE_CONVERTER"
+	case "too_large":
+		return "KAFKA_PRODUCE"
+	}
+	return "TRANSFORMATION"
+}
 
 // Event is one record for the events topic.
 type Event struct {
@@ -257,13 +280,17 @@ func (s *Sink) records(b *Batch) []*kgo.Record {
 		r := &recs[i]
 		i++
 		r.Topic, r.Key, r.Value = s.cfg.DLQTopic(), d.Key, d.Value
-		r.Headers = make([]kgo.RecordHeader, 0, 5)
+		r.Headers = make([]kgo.RecordHeader, 0, 9)
 		if d.ID != "" {
 			r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderID, Value: []byte(d.ID)})
 		}
 		r.Headers = append(r.Headers,
 			kgo.RecordHeader{Key: HeaderError, Value: []byte(d.Reason)},
-			kgo.RecordHeader{Key: HeaderErrorCode, Value: []byte(d.Code)})
+			kgo.RecordHeader{Key: HeaderErrorCode, Value: []byte(d.Code)},
+			kgo.RecordHeader{Key: HeaderConnectTopic, Value: []byte(s.cfg.Topic)},
+			kgo.RecordHeader{Key: HeaderConnectStage, Value: []byte(connectStage(d.Code))},
+			kgo.RecordHeader{Key: HeaderConnectClass, Value: []byte("catena_bridge." + d.Code)},
+			kgo.RecordHeader{Key: HeaderConnectMessage, Value: []byte(d.Reason)})
 		r.Headers = appendWhereWhen(r.Headers, d.VehicleID, d.OccurredAt)
 		ptrs = append(ptrs, r)
 	}

@@ -179,3 +179,14 @@ func unreachableAddr(t *testing.T) string {
 	l.Close()
 	return addr
 }
+
+func TestConnectStage(t *testing.T) {
+	for code, want := range map[string]string{
+		"decode": "VALUE_CONVERTER", "encode": "VALUE_CONVERTER", "too_large": "KAFKA_PRODUCE",
+		"invalid_h3": "TRANSFORMATION", "future_time": "TRANSFORMATION", "missing_id": "TRANSFORMATION",
+	} {
+		if got := connectStage(code); got != want {
+			t.Errorf("connectStage(%q) = %q, want %q", code, got, want)
+		}
+	}
+}

@@ -94,6 +94,15 @@ func TestCommitWritesAllThreeTopics(t *testing.T) {
 		code, _ := header(r, HeaderErrorCode)
 		reason, _ := header(r, HeaderError)
 		id, hasID := header(r, HeaderID)
+		// Kafka Connect's dead-letter headers, as Connect tooling reads them.
+		for k, want := range map[string]string{
+			HeaderConnectTopic: topic, HeaderConnectStage: "TRANSFORMATION",
+			HeaderConnectClass: "catena_bridge." + code, HeaderConnectMessage: reason,
+		} {
+			if v, ok := header(r, k); !ok || v != want {
+				t.Errorf("dead letter %s: %s = %q (present %v), want %q", code, k, v, ok, want)
+			}
+		}
 		switch code {
 		case "bad_coordinates":
 			if string(r.Key) != "fleet-a" || !hasID || id != "bad" || reason != "latitude = 91: out of range" || string(r.Value) != `{"id":"bad"}` {
