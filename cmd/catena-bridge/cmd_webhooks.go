@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -98,33 +97,15 @@ func (cf *catenaFlags) client(e *env, name string) (*catena.Client, int) {
 	return c, exitOK
 }
 
-// maxWebhookSecretFile bounds --secret-file: a secret is short, and reading
-// a wrong, large file whole would be a waste at best.
-const maxWebhookSecretFile = 4 << 10
-
-// readWebhookSecret reads and trims the secret file. Errors name the flag
-// and the file, never the content.
+// readWebhookSecret reads a new subscription's secret from its file.
+// Errors name the flag and the file, never the content.
 func readWebhookSecret(path string) (string, error) {
-	f, err := os.Open(path)
+	s, err := config.ReadSecretFile(path)
 	if err != nil {
 		return "", fmt.Errorf("--secret-file=%q: %v", path, err)
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxWebhookSecretFile+1))
-	if err != nil {
-		return "", fmt.Errorf("--secret-file=%q: %v", path, err)
-	}
-	if len(b) > maxWebhookSecretFile {
-		return "", fmt.Errorf("--secret-file=%q: holds more than %d KiB: not a secret; is it the right file?", path, maxWebhookSecretFile>>10)
-	}
-	s := strings.TrimSpace(string(b))
-	switch {
-	case s == "":
-		return "", fmt.Errorf("--secret-file=%q: empty", path)
-	case strings.ContainsAny(s, "\r\n"):
-		return "", fmt.Errorf("--secret-file=%q: holds more than one line; put the secret alone in the file", path)
-	case len([]rune(s)) < 12:
-		return "", fmt.Errorf("--secret-file=%q: the secret has %d characters; use at least 12 (Catena's minimum when a secret is changed), better 32 random ones", path, len([]rune(s)))
+	if n := len([]rune(s)); n < 12 {
+		return "", fmt.Errorf("--secret-file=%q: the secret has %d characters; use at least 12 (Catena's minimum when a secret is changed), better 32 random ones", path, n)
 	}
 	return s, nil
 }

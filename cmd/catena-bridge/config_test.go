@@ -38,7 +38,7 @@ func TestConfig(t *testing.T) {
 		}, notWant: []string{"s3cret"}},
 		{name: "secret from a file", env: map[string]string{"CATENA_CLIENT_ID": "c", "CATENA_CLIENT_SECRET_FILE": secretFile, "KAFKA_BROKERS": "k:9092"},
 			args: []string{"config", "backfill", "--from", "2026-11-01T00:00:00Z"}, code: exitOK,
-			want:    []string{"CATENA_CLIENT_SECRET=****  # default\n", "CATENA_CLIENT_SECRET_FILE=" + secretFile + "  # env\n", "BACKFILL_CONCURRENCY=8  # default\n"},
+			want:    []string{"CATENA_CLIENT_SECRET=  # default\n", "CATENA_CLIENT_SECRET_FILE=" + secretFile + "  # env\n", "BACKFILL_CONCURRENCY=8  # default\n"},
 			notWant: []string{"s3cret"}},
 		{name: "tail", env: map[string]string{"KAFKA_BROKERS": "k:9092"}, args: []string{"config", "tail"}, code: exitOK,
 			want: []string{"KAFKA_BROKERS=k:9092  # env\n", "KAFKA_TOPIC=catena.vehicle_locations.v1  # default\n"}},

@@ -27,8 +27,12 @@ func withWebhooks(b *bridge, wh config.Webhook, now func() time.Time, tail func(
 	if wh.Addr == "" {
 		return tail, nil
 	}
+	secret, err := wh.SecretValue()
+	if err != nil {
+		return nil, err
+	}
 	rc, err := webhook.New(webhook.Config{
-		Secret:       []byte(wh.Secret),
+		Secret:       []byte(secret),
 		Accept:       func(ctx context.Context, d *webhook.Delivery) (bool, error) { return b.push(ctx, d.Records) },
 		MaxBodyBytes: wh.MaxBodyBytes,
 		Now:          now,

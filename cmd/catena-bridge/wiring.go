@@ -38,11 +38,15 @@ func newLogger(w io.Writer, a config.Admin) *slog.Logger {
 }
 
 func newCatenaClient(c config.Catena, log *slog.Logger, obs catena.Observer) (*catena.Client, error) {
+	secret, err := c.Secret()
+	if err != nil {
+		return nil, err
+	}
 	return catena.New(catena.Config{
 		APIURL:          c.APIURL,
 		TokenURL:        c.TokenURL,
 		ClientID:        c.ClientID,
-		ClientSecret:    c.ClientSecret,
+		ClientSecret:    secret,
 		RateLimit:       c.RateLimit,
 		RequestTimeout:  c.RequestTimeout,
 		RetryMaxElapsed: c.RetryMaxElapsed,

@@ -53,23 +53,34 @@ func (c *Catena) Bind(l *Loader) {
 	l.Duration(&c.RetryMaxElapsed, "retry-max-elapsed", "CATENA_RETRY_MAX_ELAPSED", 5*time.Minute, "how long one API request is retried (429, 5xx, network) before the command fails")
 }
 
-// Validate checks the Catena settings and reads the secret file.
+// Secret returns the OAuth2 client secret: the content of
+// CATENA_CLIENT_SECRET_FILE when it is set, else CATENA_CLIENT_SECRET. It
+// reads the file each time, so a rotated secret is picked up by the next
+// start; errors name the setting and never the secret.
+func (c *Catena) Secret() (string, error) {
+	if c.ClientSecretFile == "" {
+		if c.ClientSecret == "" {
+			return "", errors.New("CATENA_CLIENT_SECRET is empty: set it or CATENA_CLIENT_SECRET_FILE")
+		}
+		return c.ClientSecret, nil
+	}
+	s, err := ReadSecretFile(c.ClientSecretFile)
+	if err != nil {
+		return "", fmt.Errorf("CATENA_CLIENT_SECRET_FILE=%q: %v", c.ClientSecretFile, err)
+	}
+	return s, nil
+}
+
+// Validate checks the Catena settings, the secret file readable among them;
+// it changes nothing.
 func (c *Catena) Validate() error {
 	var errs []error
 	errs = append(errs, checkURL("CATENA_API_URL", c.APIURL), checkURL("CATENA_TOKEN_URL", c.TokenURL))
 	if c.ClientID == "" {
 		errs = append(errs, errors.New("CATENA_CLIENT_ID is empty: set the OAuth2 client id (flag --client-id)"))
 	}
-	if c.ClientSecretFile != "" {
-		b, err := readSecretFile(c.ClientSecretFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("CATENA_CLIENT_SECRET_FILE=%q: %v", c.ClientSecretFile, err))
-		} else {
-			c.ClientSecret = strings.TrimSpace(string(b))
-		}
-	}
-	if c.ClientSecret == "" {
-		errs = append(errs, errors.New("CATENA_CLIENT_SECRET is empty: set it or CATENA_CLIENT_SECRET_FILE"))
+	if _, err := c.Secret(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.RateLimit < 0 {
 		errs = append(errs, fmt.Errorf("CATENA_RATE_LIMIT=%v: must be >= 0 (0 turns it off)", c.RateLimit))
@@ -343,21 +354,30 @@ func checkTopic(t string) error {
 // a path to the wrong file (a device, a log) must not be read to the end.
 const maxSecretFile = 64 << 10
 
-// readSecretFile reads a secret file of at most maxSecretFile bytes.
-func readSecretFile(path string) ([]byte, error) {
+// ReadSecretFile reads a secret from a file of at most 64 KiB, trimmed of
+// surrounding space. An empty file, or one holding more than one line, is an
+// error. Errors never quote the content; callers add the setting's name.
+func ReadSecretFile(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if len(b) > maxSecretFile {
-		return nil, fmt.Errorf("holds more than %d KiB: not a secret; is it the right file?", maxSecretFile>>10)
+		return "", fmt.Errorf("holds more than %d KiB: not a secret; is it the right file?", maxSecretFile>>10)
 	}
-	return b, nil
+	s := strings.TrimSpace(string(b))
+	switch {
+	case s == "":
+		return "", errors.New("empty")
+	case strings.ContainsAny(s, "\r\n"):
+		return "", errors.New("holds more than one line; put the secret alone in the file")
+	}
+	return s, nil
 }
 
 func checkURL(env, s string) error {
@@ -402,22 +422,32 @@ func (w *Webhook) Bind(l *Loader) {
 	l.Duration(&w.CheckInterval, "webhook-check-interval", "WEBHOOK_CHECK_INTERVAL", 5*time.Minute, "how often WEBHOOK_ID is checked")
 }
 
-// Validate checks the webhook settings and reads the secret file.
+// SecretValue returns the subscription's secret: the content of
+// WEBHOOK_SECRET_FILE when it is set, else WEBHOOK_SECRET. Errors name the
+// setting and never the secret.
+func (w *Webhook) SecretValue() (string, error) {
+	if w.SecretFile == "" {
+		if w.Secret == "" {
+			return "", fmt.Errorf("WEBHOOK_ADDR=%q needs WEBHOOK_SECRET or WEBHOOK_SECRET_FILE: deliveries are verified with the subscription's secret", w.Addr)
+		}
+		return w.Secret, nil
+	}
+	s, err := ReadSecretFile(w.SecretFile)
+	if err != nil {
+		return "", fmt.Errorf("WEBHOOK_SECRET_FILE=%q: %v", w.SecretFile, err)
+	}
+	return s, nil
+}
+
+// Validate checks the webhook settings, the secret file readable among
+// them; it changes nothing.
 func (w *Webhook) Validate() error {
 	if w.Addr == "" {
 		return nil
 	}
 	var errs []error
-	if w.SecretFile != "" {
-		b, err := readSecretFile(w.SecretFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("WEBHOOK_SECRET_FILE=%q: %v", w.SecretFile, err))
-		} else {
-			w.Secret = strings.TrimSpace(string(b))
-		}
-	}
-	if w.Secret == "" && len(errs) == 0 {
-		errs = append(errs, fmt.Errorf("WEBHOOK_ADDR=%q needs WEBHOOK_SECRET or WEBHOOK_SECRET_FILE: deliveries are verified with the subscription's secret", w.Addr))
+	if _, err := w.SecretValue(); err != nil {
+		errs = append(errs, err)
 	}
 	if (w.TLSCertFile == "") != (w.TLSKeyFile == "") {
 		errs = append(errs, errors.New("WEBHOOK_TLS_CERT_FILE and WEBHOOK_TLS_KEY_FILE go together"))

@@ -297,21 +297,21 @@ func TestClientSecretFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.catena.ClientSecret != "from-file" {
-		t.Errorf("secret from file = %q, want %q", s.catena.ClientSecret, "from-file")
+	if got, err := s.catena.Secret(); got != "from-file" || err != nil || s.catena.ClientSecret != "" {
+		t.Errorf("secret from file = %q, %v (setting %q), want %q and the setting unchanged", got, err, s.catena.ClientSecret, "from-file")
 	}
 
 	s, err = load(t, with("CATENA_CLIENT_SECRET", "from-env"), "--client-secret-file", withNewline)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.catena.ClientSecret != "from-file" {
-		t.Errorf("secret with both = %q, want the file's %q", s.catena.ClientSecret, "from-file")
+	if got, _ := s.catena.Secret(); got != "from-file" {
+		t.Errorf("secret with both = %q, want the file's %q", got, "from-file")
 	}
 
 	_, err = load(t, with("CATENA_CLIENT_SECRET", "", "CATENA_CLIENT_SECRET_FILE", empty))
-	if err == nil || !strings.Contains(err.Error(), "CATENA_CLIENT_SECRET is empty") {
-		t.Errorf("empty secret file: got %v, want CATENA_CLIENT_SECRET is empty", err)
+	if err == nil || !strings.Contains(err.Error(), "CATENA_CLIENT_SECRET_FILE=") || !strings.Contains(err.Error(), ": empty") {
+		t.Errorf("empty secret file: got %v, want CATENA_CLIENT_SECRET_FILE named as empty", err)
 	}
 
 	missing := filepath.Join(dir, "missing")
