@@ -10,10 +10,12 @@ import (
 )
 
 // Lane is the share of the request budget (Config.RateLimit) a request is
-// spent from. The live lane has strict priority: a catch-up request waits
-// while a live request waits, and takes a token only when one is free now,
-// so a long sweep or backfill never delays the newest points by more than
-// one token.
+// spent from. The live lane has priority: a catch-up request waits while a
+// live request waits, and takes a token only when one is free now, so a long
+// sweep or backfill never delays the newest points by more than one token.
+// The priority is not absolute: when the live lane keeps the limiter busy,
+// every catchUpTurn-th token goes to a waiting catch-up request, so sweeps
+// and backfills slow down but never stop.
 type Lane uint8
 
 const (
@@ -57,9 +59,10 @@ type budget struct {
 	// sleeps before it looks again when no token is free.
 	every time.Duration
 
-	mu   sync.Mutex
-	live int           // live requests waiting for a token
-	idle chan struct{} // closed when live drops to 0, then replaced
+	mu     sync.Mutex
+	live   int           // requests waiting in the limiter
+	streak int           // tokens the live lane took in a row while catch-up requests waited
+	idle   chan struct{} // closed when live drops to 0, then replaced
 
 	use usage // tokens granted over the last minute, for Utilisation
 }
@@ -72,13 +75,17 @@ func newBudget(limit float64, burst int) *budget {
 	}
 }
 
+// catchUpTurn: of this many tokens in a row taken while catch-up requests
+// wait, the last goes to one of them (a floor of 20% of the limit).
+const catchUpTurn = 5
+
 // wait blocks until lane may send one request, or ctx ends.
 func (b *budget) wait(ctx context.Context, lane Lane) error {
 	var err error
 	if lane == LaneCatchUp {
 		err = b.waitCatchUp(ctx)
 	} else {
-		err = b.waitLive(ctx)
+		err = b.waitLimiter(ctx, LaneLive)
 	}
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
@@ -90,12 +97,17 @@ func (b *budget) wait(ctx context.Context, lane Lane) error {
 	return nil
 }
 
-func (b *budget) waitLive(ctx context.Context) error {
+// waitLimiter waits in the limiter, reserving the next token in arrival
+// order: how live requests wait, and a catch-up request on its turn.
+func (b *budget) waitLimiter(ctx context.Context, lane Lane) error {
 	b.mu.Lock()
 	b.live++
 	b.mu.Unlock()
 	err := b.lim.Wait(ctx)
 	b.mu.Lock()
+	if err == nil && lane == LaneLive {
+		b.streak++
+	}
 	if b.live--; b.live == 0 {
 		close(b.idle)
 		b.idle = make(chan struct{})
@@ -104,35 +116,33 @@ func (b *budget) waitLive(ctx context.Context) error {
 	return err
 }
 
-// waitCatchUp takes a token only when no live request waits and one is
-// free now; otherwise it sleeps until the live lane is idle or the next
-// token is due, and looks again.
+// waitCatchUp takes a token only when no request waits in the limiter and
+// one is free now, or on its turn (catchUpTurn); otherwise it sleeps until
+// the limiter is idle or the next token is due, and looks again.
 func (b *budget) waitCatchUp(ctx context.Context) error {
 	for {
 		b.mu.Lock()
 		idle := b.idle
-		live := b.live > 0
-		ok := !live && b.lim.Allow()
+		busy := b.live > 0
+		turn := busy && b.streak >= catchUpTurn-1
+		ok := !busy && b.lim.Allow()
+		if ok || turn {
+			b.streak = 0
+		}
 		b.mu.Unlock()
-		if ok {
+		switch {
+		case ok:
 			return nil
+		case turn:
+			return b.waitLimiter(ctx, LaneCatchUp)
 		}
-		// While live requests wait, the last of them wakes us (wake stays
-		// nil); otherwise the next token does.
-		var wake <-chan time.Time
-		var t *time.Timer
-		if !live {
-			t = time.NewTimer(b.every)
-			wake = t.C
-		}
+		t := time.NewTimer(b.every)
 		select {
 		case <-idle:
-		case <-wake:
+		case <-t.C:
 		case <-ctx.Done():
 		}
-		if t != nil {
-			t.Stop()
-		}
+		t.Stop()
 		if err := ctx.Err(); err != nil {
 			return err
 		}
