@@ -26,7 +26,7 @@ func TestLiveMarkOldNewestPoint(t *testing.T) {
 			if !st.mark(id(1), old, "v1") {
 				t.Fatal("first sight of the record refused")
 			}
-			st.advance("run/x/", []published{{vehicleID: "v1", id: id(1), at: old, dead: !tc.published}}, nil, 0, false)
+			st.advance("run/x/", []published{{vehicleID: "v1", id: id(1), at: old, dead: !tc.published}}, nil, 0, false, nil)
 			for poll := range 5 {
 				st.evict(now.Add(time.Duration(poll)*time.Minute-time.Hour), NewMetrics(nil))
 				if st.mark(id(1), old, "v1") {
@@ -60,7 +60,7 @@ func TestLiveAdvanceAnyOrder(t *testing.T) {
 				t.Fatalf("page %d: record %v refused", i, p.id[0])
 			}
 		}
-		st.advance("run/x/", pg, nil, 0, false)
+		st.advance("run/x/", pg, nil, 0, false, nil)
 		st.evict(t0.Add(time.Hour), NewMetrics(nil)) // everything older than the horizon
 	}
 	if v := st.vehicles["v"]; !v.At.Equal(t0.Add(5*time.Minute)) || len(v.ids) != 1 || v.ids[0] != id(5) {
@@ -72,7 +72,7 @@ func TestLiveAdvanceAnyOrder(t *testing.T) {
 	// Two records at the newest instant: both are remembered.
 	st.mark(id(6), t0.Add(6*time.Minute), "v")
 	st.mark(id(7), t0.Add(6*time.Minute), "v")
-	st.advance("run/x/", []published{{vehicleID: "v", id: id(6), at: t0.Add(6 * time.Minute)}, {vehicleID: "v", id: id(7), at: t0.Add(6 * time.Minute)}}, nil, 0, false)
+	st.advance("run/x/", []published{{vehicleID: "v", id: id(6), at: t0.Add(6 * time.Minute)}, {vehicleID: "v", id: id(7), at: t0.Add(6 * time.Minute)}}, nil, 0, false, nil)
 	st.evict(t0.Add(2*time.Hour), NewMetrics(nil))
 	if st.mark(id(6), t0.Add(6*time.Minute), "v") || st.mark(id(7), t0.Add(6*time.Minute), "v") {
 		t.Error("a record published at the vehicle's newest instant was admitted again by a gap fill")

@@ -97,6 +97,7 @@ type gapProgress struct {
 type gapStep struct {
 	vehicle string
 	next    *gapProgress
+	to      time.Time // the gap's end (exclusive)
 }
 
 // maxIDsAt bounds vehicleState.IDs: more records of one vehicle at one
@@ -181,16 +182,6 @@ func (s *liveState) gapSet(vehicle string, startIDs []string) *dedup.Set {
 	return v.gapIDs
 }
 
-// idsAt returns the ids the vehicle published at its last handled point.
-func (s *liveState) idsAt(vehicle string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if v := s.vehicles[vehicle]; v != nil {
-		return slices.Clone(v.IDs)
-	}
-	return nil
-}
-
 // advance records what a page publishes and dead-letters, and returns the
 // checkpoints of the vehicles whose state moved. It does not depend on the
 // order of the API's records.
@@ -200,7 +191,7 @@ func (s *liveState) idsAt(vehicle string) []string {
 // the snapshot, published before its gaps are filled: a point further on
 // may have a hole in front of it, which only a gap fill from the last
 // handled point reads). pushed says the records came by push.
-func (s *liveState) advance(prefix string, pub []published, gap *gapStep, maxStep time.Duration, pushed bool) []sink.Checkpoint {
+func (s *liveState) advance(prefix string, pub []published, gap *gapStep, maxStep time.Duration, pushed bool, holes *holeRule) []sink.Checkpoint {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if maxStep > 0 {
@@ -210,6 +201,14 @@ func (s *liveState) advance(prefix string, pub []published, gap *gapStep, maxSte
 	var changed []string
 	if gap != nil {
 		v := s.vehicle(gap.vehicle)
+		if gap.next == nil && v.known && v.NewestAt.After(v.At) && v.NewestAt.Before(gap.to) {
+			// The gap has read everything before its end, the vehicle's
+			// newest point among it: that is handled now, or a newest
+			// point the gap met only as a repeat (published first by the
+			// snapshot or a push) would never move the vehicle on, and
+			// every poll would fill the same, growing gap.
+			v.At, v.IDs, v.ids = v.NewestAt, []string{v.Newest}, append(v.ids[:0], v.newest)
+		}
 		if gap.next == nil || gap.next.At.Cursor == "" {
 			// The window is complete: its ids stay known until the
 			// vehicle's next sweep (doneIDs), and the next window's
@@ -244,7 +243,19 @@ func (s *liveState) advance(prefix string, pub []published, gap *gapStep, maxSte
 			}
 			continue
 		}
-		if !p.synthetic && (maxStep <= 0 || !v.At.IsZero() && p.at.Sub(v.At) <= maxStep) {
+		step := maxStep
+		if holes != nil && !p.synthetic {
+			if v.Gap != nil {
+				// A gap is under way: its end is fixed, so a point past
+				// it moves the vehicle on only from within GapThreshold;
+				// fillGaps reads the hole after the gap.
+				step = holes.threshold
+			} else if g, ok := holes.hole(v.At, p.at, v.IDs); ok {
+				v.Gap = &g
+				changed = appendOnce(changed, p.vehicleID)
+			}
+		}
+		if !p.synthetic && (step <= 0 || !v.At.IsZero() && p.at.Sub(v.At) <= step) {
 			switch {
 			case p.at.After(v.At):
 				v.At, v.IDs, v.ids = p.at, []string{p.id.String()}, append(v.ids[:0], p.id)
@@ -337,15 +348,47 @@ func (s *liveState) fleet(vehicle string) string {
 	return ""
 }
 
-// lastHandled returns the occurred_at of the vehicle's newest record
-// published or dead-lettered (zero if none), and its gap fill under way.
-func (s *liveState) lastHandled(vehicle string) (time.Time, *gapProgress) {
+// holeRule is how a snapshot page records the holes its points open
+// (liveState.advance).
+type holeRule struct {
+	unknownFrom time.Time     // where the history of a vehicle not seen yet begins
+	threshold   time.Duration // GapThreshold
+	now         time.Time     // a point after now bounds its hole at now
+}
+
+// hole returns the gap a point at at opens after from, if it lies more than
+// GapThreshold beyond it: [from, at] (a point in the future bounds it at
+// now), from inclusive (its records come back and are dropped by dedup), to
+// exclusive, so one microsecond past the point.
+func (r *holeRule) hole(from, at time.Time, startIDs []string) (gapProgress, bool) {
+	if from.IsZero() {
+		from = r.unknownFrom
+	}
+	to := earlier(at, r.now)
+	if to.Sub(from) <= r.threshold {
+		return gapProgress{}, false
+	}
+	return gapProgress{At: walkPos{From: from}, To: to.Add(time.Microsecond), StartIDs: slices.Clone(startIDs)}, true
+}
+
+// nextGap returns the vehicle's gap to fill now: the one under way, else
+// the hole between its last handled point and its newest one when that is
+// more than threshold (nothing when it has neither).
+func (s *liveState) nextGap(vehicle string, threshold time.Duration, unknownFrom, now time.Time) (gapProgress, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if v := s.vehicles[vehicle]; v != nil {
-		return v.At, v.Gap
+	v := s.vehicles[vehicle]
+	if v == nil {
+		return gapProgress{}, false
 	}
-	return time.Time{}, nil
+	if v.Gap != nil {
+		return *v.Gap, true
+	}
+	if !v.known {
+		return gapProgress{}, false
+	}
+	r := holeRule{unknownFrom: unknownFrom, threshold: threshold, now: now}
+	return r.hole(v.At, v.NewestAt, v.IDs)
 }
 
 // pendingGaps returns the vehicles with a gap fill under way.

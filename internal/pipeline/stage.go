@@ -65,6 +65,10 @@ type page struct {
 	// point (liveState.advance); 0: no bound.
 	maxStep time.Duration
 	pushed  bool // the records came by push
+	// holes, for a snapshot page after the first poll, makes a record that
+	// lies more than GapThreshold after its vehicle's last handled point
+	// record the hole as the vehicle's gap under way (liveState.advance).
+	holes *holeRule
 
 	// arena holds every event's key and value: a slice per event would be
 	// two allocations per record. Sized for typical events (about 900

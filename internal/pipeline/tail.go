@@ -40,11 +40,12 @@ func (l *live) stage(ctx context.Context, mode string, items []decoded, ingested
 	if mode == "live" && !l.firstPoll {
 		// The snapshot is published before its vehicles' gaps are filled,
 		// so that a gap's history, which waits for the rate limit, holds
-		// back no newest point: a point moves its vehicle's last handled
-		// one only from within GAP_THRESHOLD, and the gap fill after it
-		// reads from there. The first poll has no gaps to fill: the
-		// first sweep reads each active vehicle's LOOKBACK.
-		out.maxStep = l.p.cfg.GapThreshold
+		// back no newest point: each hole a point opens is recorded as its
+		// vehicle's gap under way, committed with the page, and the gap
+		// fill after the page (or after a restart) reads it, whatever a
+		// sweep does to the vehicle meanwhile. The first poll has no gaps
+		// to fill: the first sweep reads each active vehicle's LOOKBACK.
+		out.holes = &holeRule{unknownFrom: l.unknownFrom(), threshold: l.p.cfg.GapThreshold, now: ingestedAt}
 	}
 	if mode == "push" {
 		// A pushed point moves its vehicle's last handled point only from
@@ -73,7 +74,7 @@ func (l *live) stage(ctx context.Context, mode string, items []decoded, ingested
 func (l *live) submit(ctx context.Context, out *page, gap *gapStep) (*commitReq, error) {
 	l.order.Lock()
 	defer l.order.Unlock()
-	out.batch.Checkpoints = append(out.batch.Checkpoints, l.st.advance(l.prefix, out.published, gap, out.maxStep, out.pushed)...)
+	out.batch.Checkpoints = append(out.batch.Checkpoints, l.st.advance(l.prefix, out.published, gap, out.maxStep, out.pushed, out.holes)...)
 	if size(&out.batch) == 0 {
 		return nil, nil
 	}
@@ -136,13 +137,15 @@ func (l *live) poll(ctx context.Context, first bool) error {
 	return l.resumeGaps(ctx, seen)
 }
 
-// fillGaps fetches, for each vehicle of a snapshot page whose newest point
-// lies more than GapThreshold after its last published one, the history in
-// between, so its track has no holes. A record that does not decode still
-// has its vehicle's gap filled when its vehicle_id and occurred_at are
-// usable. One vehicle's failing gap stops no other (gapFailed).
+// fillGaps fills, for each vehicle of a snapshot page, its gap under way
+// (the hole its snapshot point opened, recorded when the page committed),
+// then the hole left between its last handled point and its newest one
+// when that is more than GapThreshold (a point that came while a gap was
+// under way, or by push), so its track has no holes. A record that does
+// not decode still has its vehicle's gap filled when its vehicle_id and
+// occurred_at are usable. One vehicle's failing gap stops no other
+// (gapFailed).
 func (l *live) fillGaps(ctx context.Context, items []decoded) error {
-	p := l.p
 	for i := range items {
 		loc := &items[i].loc
 		if !validVehicle(loc.VehicleID) || loc.OccurredAt == nil {
@@ -152,44 +155,32 @@ func (l *live) fillGaps(ctx context.Context, items []decoded) error {
 		if l.st.backingOff(v, time.Now()) {
 			continue
 		}
-		last, pending := l.st.lastHandled(v)
-		if pending != nil {
-			if err := l.gap(ctx, v, *pending); err != nil {
-				if err := l.gapFailed(ctx, v, *pending, err); err != nil {
+		// At most two: the gap under way, then the hole after it.
+		for range 2 {
+			g, ok := l.st.nextGap(v, l.p.cfg.GapThreshold, l.unknownFrom(), l.p.cfg.Now().UTC())
+			if !ok {
+				break
+			}
+			if err := l.gap(ctx, v, g); err != nil {
+				if err := l.gapFailed(ctx, v, g, err); err != nil {
 					return err
 				}
-				continue
-			}
-			last, _ = l.st.lastHandled(v)
-		}
-		if last.IsZero() {
-			// A vehicle the tail has not seen: its history is a gap too,
-			// from where this process's coverage begins or, once a
-			// snapshot without it was read, from where its records could
-			// have occurred since.
-			last = l.coverFrom
-			if l.polled {
-				now := p.cfg.Now()
-				last = earlier(l.st.sweepFrom(now, p.cfg.Lookback), now.Add(-p.cfg.Lookback-p.cfg.PollInterval))
-			}
-		}
-		// A point in the future (dead-lettered as future_time) bounds the
-		// gap at now, not at its own time.
-		newest := earlier(*loc.OccurredAt, p.cfg.Now().UTC())
-		if newest.Sub(last) <= p.cfg.GapThreshold {
-			continue
-		}
-		// [last, newest]: from is inclusive (the records published at last
-		// are dropped by dedup), to exclusive, so one microsecond past the
-		// newest.
-		g := gapProgress{At: walkPos{From: last}, To: newest.Add(time.Microsecond), StartIDs: l.st.idsAt(v)}
-		if err := l.gap(ctx, v, g); err != nil {
-			if err := l.gapFailed(ctx, v, g, err); err != nil {
-				return err
+				break
 			}
 		}
 	}
 	return nil
+}
+
+// unknownFrom is where the history of a vehicle the tail has not seen
+// begins: where this process's coverage begins or, once a snapshot without
+// it was read, where its records could have occurred since.
+func (l *live) unknownFrom() time.Time {
+	if !l.polled {
+		return l.coverFrom
+	}
+	now := l.p.cfg.Now()
+	return earlier(l.st.sweepFrom(now, l.p.cfg.Lookback), now.Add(-l.p.cfg.Lookback-l.p.cfg.PollInterval))
 }
 
 // resumeGaps resumes the gaps under way of vehicles that are not in the
@@ -217,7 +208,7 @@ func (l *live) gap(ctx context.Context, vehicle string, g gapProgress) error {
 	l.st.gapSet(vehicle, g.StartIDs)
 	spans := fetchSpans(l.view.Load(), l.st.fleet(vehicle), catena.Window{From: g.At.From, To: g.To})
 	return p.walk(ctx, vehicle, spans, g.At, false, func(items []json.RawMessage, next walkPos, done bool) error {
-		step := &gapStep{vehicle: vehicle, next: &gapProgress{At: next, To: g.To, StartIDs: g.StartIDs}}
+		step := &gapStep{vehicle: vehicle, next: &gapProgress{At: next, To: g.To, StartIDs: g.StartIDs}, to: g.To}
 		if done {
 			step.next = nil
 		}
