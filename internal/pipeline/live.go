@@ -35,15 +35,6 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	prefix := runPrefix + scope + "/"
 	log := p.log.With("scope", scope)
 	st := &liveState{m: p.m, set: dedup.NewSet(dedupBucket), vehicles: map[string]*vehicleState{}}
-	uncovered := func() float64 {
-		if from := st.uncoveredSince(); !from.IsZero() {
-			return max(0, p.cfg.Now().Sub(from).Seconds())
-		}
-		return 0
-	}
-	p.m.uncovered.Store(&uncovered)
-	defer p.m.uncovered.Store(nil)
-
 	want := ledger.Claim{Job: "run-" + scope, FleetIDs: p.cfg.FleetIDs, FleetRefs: p.cfg.FleetRefs}
 	loaded := false
 	j, err := p.openJob(ctx, want, prefix, func(c *ledger.Claim, saved map[string][]byte) error {
@@ -70,6 +61,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// A first start has no state at all; one that crashed during its first
 	// sweep has vehicles, and is a restart.
 	firstStart := st.lastSweep.IsZero() && len(st.vehicles) == 0
+	// Only now that load, which takes no lock, is done may a scrape read
+	// the state.
+	uncovered := func() float64 {
+		if from := st.uncoveredSince(); !from.IsZero() {
+			return max(0, p.cfg.Now().Sub(from).Seconds())
+		}
+		return 0
+	}
+	p.m.uncovered.Store(&uncovered)
+	defer p.m.uncovered.Store(nil)
 
 	l := &live{p: p, st: st, prefix: prefix, log: log, job: want.Job, pushes: make(chan *pushReq, 64)}
 	l.view.Store(j.view)
