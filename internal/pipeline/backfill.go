@@ -313,10 +313,7 @@ func (m setMarker) mark(id dedup.ID, at time.Time, _ string) bool { return m.s.A
 
 // account counts a committed page.
 func (p *Pipeline) account(mode string, out *page) {
-	p.m.Pages.WithLabelValues(mode).Inc()
-	p.m.Fetched.WithLabelValues(mode).Add(float64(out.fetched))
-	p.m.Duplicates.Add(float64(out.dups))
-	p.m.Elsewhere.Add(float64(out.elsewhere))
+	p.m.page(mode, out.fetched, out.dups, out.elsewhere)
 }
 
 // listVehicles returns every vehicle matching the fleet filters, once each.

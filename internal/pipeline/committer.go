@@ -125,10 +125,7 @@ func (c *committer) run(ctx context.Context) error {
 		}
 		c.m.Transactions.Inc()
 		c.m.CommitTime.Observe(time.Since(start).Seconds())
-		c.m.Published.Add(float64(len(b.Events)))
-		for _, dl := range b.DeadLetters {
-			c.m.DeadLetters.WithLabelValues(dl.Code).Inc()
-		}
+		c.m.committed(b)
 	}
 }
 

@@ -3,14 +3,16 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/catena-bridge/catena-bridge/internal/catena"
+	"github.com/catena-bridge/catena-bridge/internal/sink"
 )
 
 // Metrics are the pipeline's Prometheus metrics, registered on an injected
@@ -43,6 +45,8 @@ type Metrics struct {
 	SweepLag        prometheus.Gauge         // live: how far behind its schedule the sweep is, seconds
 	SweepDuration   prometheus.Gauge         // live: how long the last sweep took, seconds
 	SweepStretched  prometheus.Counter       // live: sweeps that took longer than SWEEP_INTERVAL
+
+	tally tally // what Counts returns, kept beside the Prometheus counters
 
 	apiErr      atomic.Pointer[apiState]       // outcome of the last API attempt, for readiness
 	utilisation atomic.Pointer[func() float64] // the client's budget utilisation, once a pipeline has one
@@ -193,40 +197,62 @@ type Counts struct {
 // DeadLettered is the number of dead letters, every reason together.
 func (c Counts) DeadLettered() int64 { return sum(c.DeadLetters) }
 
+// tally keeps the figures of Counts in plain atomics: progress logs and the
+// demo's report read them without collecting Prometheus metrics.
+type tally struct {
+	fetched, published, duplicates, elsewhere, pages atomic.Int64
+
+	mu          sync.Mutex
+	deadLetters map[string]int64 // by reason code
+}
+
+// page counts one API page processed in mode.
+func (m *Metrics) page(mode string, fetched, dups, elsewhere int) {
+	m.Pages.WithLabelValues(mode).Inc()
+	m.Fetched.WithLabelValues(mode).Add(float64(fetched))
+	m.Duplicates.Add(float64(dups))
+	m.Elsewhere.Add(float64(elsewhere))
+	t := &m.tally
+	t.pages.Add(1)
+	t.fetched.Add(int64(fetched))
+	t.duplicates.Add(int64(dups))
+	t.elsewhere.Add(int64(elsewhere))
+}
+
+// committed counts what one committed transaction published.
+func (m *Metrics) committed(b *sink.Batch) {
+	m.Published.Add(float64(len(b.Events)))
+	m.tally.published.Add(int64(len(b.Events)))
+	if len(b.DeadLetters) == 0 {
+		return
+	}
+	t := &m.tally
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.deadLetters == nil {
+		t.deadLetters = map[string]int64{}
+	}
+	for _, dl := range b.DeadLetters {
+		m.DeadLetters.WithLabelValues(dl.Code).Inc()
+		t.deadLetters[dl.Code]++
+	}
+}
+
 // Counts reads the counters.
 func (m *Metrics) Counts() Counts {
-	c := Counts{
-		Fetched:     sumVec(m.Fetched),
-		Published:   int64(read(m.Published)),
-		Duplicates:  int64(read(m.Duplicates)),
-		Elsewhere:   int64(read(m.Elsewhere)),
-		Pages:       sumVec(m.Pages),
-		DeadLetters: map[string]int64{},
+	t := &m.tally
+	t.mu.Lock()
+	dead := maps.Clone(t.deadLetters)
+	t.mu.Unlock()
+	if dead == nil {
+		dead = map[string]int64{}
 	}
-	ch := make(chan prometheus.Metric, 16)
-	go func() { m.DeadLetters.Collect(ch); close(ch) }()
-	for metric := range ch {
-		var d dto.Metric
-		if metric.Write(&d) == nil {
-			for _, lp := range d.GetLabel() {
-				c.DeadLetters[lp.GetValue()] += int64(d.GetCounter().GetValue())
-			}
-		}
+	return Counts{
+		Fetched:     t.fetched.Load(),
+		Published:   t.published.Load(),
+		Duplicates:  t.duplicates.Load(),
+		Elsewhere:   t.elsewhere.Load(),
+		Pages:       t.pages.Load(),
+		DeadLetters: dead,
 	}
-	return c
 }
-
-func read(c prometheus.Collector) float64 {
-	ch := make(chan prometheus.Metric, 1)
-	go func() { c.Collect(ch); close(ch) }()
-	var v float64
-	for metric := range ch {
-		var d dto.Metric
-		if metric.Write(&d) == nil {
-			v += d.GetCounter().GetValue()
-		}
-	}
-	return v
-}
-
-func sumVec(v *prometheus.CounterVec) int64 { return int64(read(v)) }
