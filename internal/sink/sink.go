@@ -2,6 +2,8 @@ package sink
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -214,9 +216,15 @@ func isFencedAfterRecover(err error) bool {
 	return isFenced(err) || errors.Is(err, kerr.InvalidProducerEpoch)
 }
 
-// permanent reports whether err cannot pass by retrying.
+// permanent reports whether err cannot pass by retrying. Besides the
+// broker's final answers, that is a broker certificate this process does not
+// trust (KAFKA_TLS_CA_FILE): unlike a refused connection, retrying it only
+// hides a configuration mistake behind "waiting for Kafka".
 func permanent(err error) bool {
 	if errors.Is(err, kgo.ErrClientClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	if IsTLSVerifyError(err) {
 		return true
 	}
 	var ke *kerr.Error
@@ -231,6 +239,19 @@ func permanent(err error) bool {
 		}
 	}
 	return false
+}
+
+// IsTLSVerifyError reports whether err is the broker's TLS certificate failing
+// verification: signed by an authority not in the trusted roots, for another
+// host name, expired or otherwise invalid.
+func IsTLSVerifyError(err error) bool {
+	var (
+		cve  *tls.CertificateVerificationError
+		ua   x509.UnknownAuthorityError
+		host x509.HostnameError
+		inv  x509.CertificateInvalidError
+	)
+	return errors.As(err, &cve) || errors.As(err, &ua) || errors.As(err, &host) || errors.As(err, &inv)
 }
 
 // readyHook records failed broker connections for Ready.
