@@ -6,12 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/catena-bridge/catena-bridge/internal/admin"
 	"github.com/catena-bridge/catena-bridge/internal/avro"
@@ -168,9 +171,27 @@ func (b *bridge) openSink(ctx context.Context) (*sink.Sink, error) {
 	if err := s.EnsureTopics(ctx); err != nil {
 		b.liveSink.Store(nil)
 		s.Close()
-		return nil, fmt.Errorf("ensure topics: %w", err)
+		return nil, fmt.Errorf("ensure topics: %w", kafkaAuthHint(err, b.f.kafka))
 	}
 	return s, nil
+}
+
+// kafkaAuthHint names the setting to check when err is the broker refusing
+// the SASL credentials or its certificate failing verification: both end
+// start-up at once (the sink does not retry them), and the client's own
+// wording does not say which variable is wrong. No secret is printed.
+func kafkaAuthHint(err error, k config.Kafka) error {
+	switch {
+	case errors.Is(err, kerr.SaslAuthenticationFailed):
+		return fmt.Errorf("SASL authentication to Kafka failed for user %q with %s (check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM): %w",
+			k.SASLUsername, strings.ToUpper(k.SASLMechanism), err)
+	case sink.IsTLSVerifyError(err):
+		if k.TLSCAFile == "" {
+			return fmt.Errorf("the Kafka broker's TLS certificate failed verification against the system roots (set KAFKA_TLS_CA_FILE to the CA that signed it): %w", err)
+		}
+		return fmt.Errorf("the Kafka broker's TLS certificate failed verification against KAFKA_TLS_CA_FILE=%s: %w", strconv.Quote(k.TLSCAFile), err)
+	}
+	return err
 }
 
 // newPipeline wires the pipeline to s.

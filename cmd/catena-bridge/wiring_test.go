@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -10,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/catena-bridge/catena-bridge/internal/config"
 )
@@ -63,5 +69,38 @@ func TestRegistryCredentialsNotLogged(t *testing.T) {
 	}
 	if err == nil || strings.Contains(err.Error(), pass) {
 		t.Errorf("error of a refused registration = %v: want one, without the password", err)
+	}
+}
+
+// TestKafkaAuthHint: a refused SASL login and an untrusted broker
+// certificate name the settings to check, and never the password.
+func TestKafkaAuthHint(t *testing.T) {
+	const pass = "kafka-PASSWORD-canary"
+	k := config.Kafka{SASLMechanism: "scram-sha-512", SASLUsername: "bridge", SASLPassword: pass, TLSCAFile: "/etc/kafka/ca.pem"}
+	sasl := kafkaAuthHint(fmt.Errorf("list topics: %w", kerr.SaslAuthenticationFailed), k)
+	tlsErr := kafkaAuthHint(fmt.Errorf("unable to dial: %w", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), k)
+	other := errors.New("broker not available")
+	for _, c := range []struct {
+		err  error
+		want []string
+	}{
+		{sasl, []string{"SASL authentication to Kafka failed", `user "bridge"`, "SCRAM-SHA-512", "KAFKA_SASL_PASSWORD"}},
+		{tlsErr, []string{"TLS certificate failed verification", `KAFKA_TLS_CA_FILE="/etc/kafka/ca.pem"`, "unknown authority"}},
+		{kafkaAuthHint(other, k), []string{"broker not available"}},
+	} {
+		for _, w := range c.want {
+			if !strings.Contains(c.err.Error(), w) {
+				t.Errorf("%q does not contain %q", c.err, w)
+			}
+		}
+		if strings.Contains(c.err.Error(), pass) {
+			t.Errorf("%q contains the password", c.err)
+		}
+	}
+	if !errors.Is(sasl, kerr.SaslAuthenticationFailed) {
+		t.Errorf("the hint hides the cause: %v", sasl)
+	}
+	if got := kafkaAuthHint(other, k); got != other {
+		t.Errorf("another error changed: %v", got)
 	}
 }
