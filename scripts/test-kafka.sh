@@ -20,10 +20,18 @@
 #   KAFKA_DOWN_CMD     controlled shutdown (SIGTERM), data kept
 #   KAFKA_KILL_CMD     SIGKILL, data kept (a crash)
 #   KAFKA_RESTART_CMD  down + up
+#   KAFKA_SASL_SSL_BROKERS, KAFKA_SASL_SSL_USERNAME, KAFKA_SASL_SSL_PASSWORD,
+#   KAFKA_SASL_SSL_CA_FILE
+#                      the broker's SASL_SSL listener (SCRAM-SHA-512 over TLS),
+#                      its user and password and the PEM CA of its certificate,
+#                      from $KAFKA_DIR/sasl-ssl/env (scripts/kafka/kafka-up.sh).
+#                      Named apart from the bridge's KAFKA_SASL_* / KAFKA_TLS_*
+#                      settings, which the child processes of the other tests
+#                      would otherwise inherit.
 #   INTEROP_PYTHON     python of the interop venv (confluent-kafka, fastavro)
 #   INTEROP_CONSUME    scripts/interop/consume.py (run it with INTEROP_PYTHON)
 #   INTEROP_AVRO_JAVA  scripts/interop/avro-java.sh (Avro Java schema check)
-# The KAFKA_*_CMD ones are set only when KAFKA_BROKERS is the broker that
+# The KAFKA_*_CMD and KAFKA_SASL_SSL_* ones are set only when KAFKA_BROKERS is the broker that
 # scripts/kafka/kafka-up.sh runs here (a crash test must skip without them);
 # values already in the environment are kept.
 #
@@ -48,6 +56,11 @@ if [ "$KAFKA_BROKERS" = "127.0.0.1:${KAFKA_PORT:-29092}" ] && [ -f "$KDIR/kafka.
   export KAFKA_DOWN_CMD=${KAFKA_DOWN_CMD:-$HERE/kafka/kafka-down.sh}
   export KAFKA_KILL_CMD=${KAFKA_KILL_CMD:-$HERE/kafka/kafka-kill.sh}
   export KAFKA_RESTART_CMD=${KAFKA_RESTART_CMD:-$HERE/kafka/kafka-restart.sh}
+  if [ -f "$KDIR/sasl-ssl/env" ]; then
+    while IFS='=' read -r k v; do
+      [ -n "${!k:-}" ] || export "$k=$v"
+    done <"$KDIR/sasl-ssl/env"
+  fi
 fi
 if [ -z "${INTEROP_PYTHON:-}" ]; then
   INTEROP_PYTHON=$("$HERE/interop/setup-python.sh")
@@ -55,7 +68,7 @@ fi
 export INTEROP_PYTHON
 export INTEROP_CONSUME=${INTEROP_CONSUME:-$HERE/interop/consume.py}
 export INTEROP_AVRO_JAVA=${INTEROP_AVRO_JAVA:-$HERE/interop/avro-java.sh}
-say "KAFKA_BROKERS=$KAFKA_BROKERS KAFKA_UP_CMD=${KAFKA_UP_CMD:-<unset>} KAFKA_DOWN_CMD=${KAFKA_DOWN_CMD:-<unset>} KAFKA_KILL_CMD=${KAFKA_KILL_CMD:-<unset>} INTEROP_PYTHON=$INTEROP_PYTHON"
+say "KAFKA_BROKERS=$KAFKA_BROKERS KAFKA_UP_CMD=${KAFKA_UP_CMD:-<unset>} KAFKA_DOWN_CMD=${KAFKA_DOWN_CMD:-<unset>} KAFKA_KILL_CMD=${KAFKA_KILL_CMD:-<unset>} KAFKA_SASL_SSL_BROKERS=${KAFKA_SASL_SSL_BROKERS:-<unset>} INTEROP_PYTHON=$INTEROP_PYTHON"
 
 if [ "${TEST_KAFKA_INTEROP:-1}" != 0 ]; then
   say "smoke: transactional roundtrip (scripts/kafka/wait -roundtrip)"
@@ -78,7 +91,7 @@ else
   mapfile -t pkgs < <(go list -f '{{.ImportPath}} {{.Dir}} {{join .TestGoFiles " "}} {{join .XTestGoFiles " "}}' ./... |
     while read -r pkg dir files; do
       [ -n "$files" ] || continue
-      (cd "$dir" && grep -lqE 'KAFKA_BROKERS|KAFKA_(UP|DOWN|KILL|RESTART)_CMD|INTEROP_(PYTHON|CONSUME|AVRO_JAVA)' $files 2>/dev/null) && echo "$pkg"
+      (cd "$dir" && grep -lqE 'KAFKA_BROKERS|KAFKA_(UP|DOWN|KILL|RESTART)_CMD|KAFKA_SASL_SSL_BROKERS|INTEROP_(PYTHON|CONSUME|AVRO_JAVA)' $files 2>/dev/null) && echo "$pkg"
     done)
 fi
 if [ ${#pkgs[@]} -eq 0 ]; then

@@ -11,6 +11,16 @@
 # ready. The jars are fetched once with mvn (pom.xml beside this script) into
 # $KAFKA_LIBS; the data survives restarts until kafka-down.sh --wipe.
 #
+# Secured listener: besides PLAINTEXT (what most tests use) the broker listens
+# on KAFKA_SASL_SSL_PORT with SASL_SSL, SCRAM-SHA-512 over TLS. On the first
+# start after a wipe this script makes, under $KAFKA_DIR/sasl-ssl, a CA
+# (ca.pem), the broker's key and certificate signed by it (SAN 127.0.0.1,
+# localhost) in a PKCS12 keystore, and a random password for the SCRAM user;
+# the wait program creates the user (AlterUserSCRAMs over PLAINTEXT, idempotent)
+# and checks that it can authenticate over TLS. What clients need is written to
+# $KAFKA_DIR/sasl-ssl/env (KAFKA_SASL_SSL_BROKERS, _USERNAME, _PASSWORD,
+# _CA_FILE), which scripts/test-kafka.sh exports to the tests.
+#
 # Ready means: the broker answers a metadata request AND an InitProducerID for
 # a transactional id succeeds (the transaction coordinator is loaded), checked
 # by the Go program in ./wait (built once into $KAFKA_CACHE/bin).
@@ -18,6 +28,8 @@
 # Env (defaults in brackets):
 #   KAFKA_PORT [29092]             PLAINTEXT listener on 127.0.0.1
 #   KAFKA_CONTROLLER_PORT [29093]  KRaft controller listener on 127.0.0.1
+#   KAFKA_SASL_SSL_PORT [KAFKA_PORT+2, so 29094]  SASL_SSL listener on 127.0.0.1:
+#                                  SCRAM-SHA-512 over TLS (see "secured listener")
 #   KAFKA_CACHE [<repo>/.cache/kafka]
 #   KAFKA_LIBS [$KAFKA_CACHE/libs] KAFKA_DIR [$KAFKA_CACHE/run] (data, logs, pid)
 #   KAFKA_HEAP_OPTS [-Xms512m -Xmx512m]
@@ -32,6 +44,7 @@ LIBS=${KAFKA_LIBS:-$CACHE/libs}
 KDIR=${KAFKA_DIR:-$CACHE/run}
 PORT=${KAFKA_PORT:-29092}
 CPORT=${KAFKA_CONTROLLER_PORT:-29093}
+SPORT=${KAFKA_SASL_SSL_PORT:-$((PORT + 2))}
 HEAP=${KAFKA_HEAP_OPTS:--Xms512m -Xmx512m}
 TIMEOUT=${KAFKA_READY_TIMEOUT:-120}
 AUTO_CREATE=${KAFKA_AUTO_CREATE_TOPICS:-false}
@@ -68,6 +81,40 @@ if [ ! -x "$WAIT_BIN" ] || [ "$(cat "$WAIT_BIN.sum" 2>/dev/null)" != "$WAIT_SRC_
   echo "$WAIT_SRC_SUM" >"$WAIT_BIN.sum"
 fi
 
+# --- TLS material and SCRAM credentials for the SASL_SSL listener -----------------
+TLS_DIR="$KDIR/sasl-ssl"
+SCRAM_USER=catena-bridge-test
+STORE_PASS=
+# Made once per run dir (kafka-down.sh --wipe deletes it) and again when the
+# certificate is within a day of expiring. EC P-256 keys: fast to make.
+make_tls_material() {
+  mkdir -p "$TLS_DIR"
+  chmod 700 "$TLS_DIR"
+  if [ ! -f "$TLS_DIR/broker.p12" ] || [ ! -f "$TLS_DIR/store.password" ] ||
+    ! openssl x509 -checkend 86400 -noout -in "$TLS_DIR/broker.pem" >/dev/null 2>&1; then
+    local t=$SECONDS
+    (
+      cd "$TLS_DIR"
+      umask 077
+      rm -f ./*.pem ./*.p12 ./*.csr ./*.srl ./*.ext
+      openssl rand -hex 16 >store.password
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
+        -subj "/CN=catena-bridge test CA" -keyout ca-key.pem -out ca.pem 2>/dev/null
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -subj "/CN=127.0.0.1" -keyout broker-key.pem -out broker.csr 2>/dev/null
+      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >broker.ext
+      openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 365 \
+        -extfile broker.ext -out broker.pem 2>/dev/null
+      openssl pkcs12 -export -name broker -in broker.pem -inkey broker-key.pem -certfile ca.pem \
+        -passout "file:store.password" -out broker.p12
+      rm -f ca-key.pem broker-key.pem broker.csr broker.ext ca.srl
+    )
+    log "made a test CA and the broker's TLS keystore in $TLS_DIR in $((SECONDS - t))s"
+  fi
+  [ -f "$TLS_DIR/scram.password" ] || (umask 077 && openssl rand -hex 16 >"$TLS_DIR/scram.password")
+  STORE_PASS=$(cat "$TLS_DIR/store.password")
+}
+
 running_pid() {
   local pid
   [ -f "$KDIR/kafka.pid" ] || return 1
@@ -77,18 +124,28 @@ running_pid() {
   echo "$pid"
 }
 
+if [ "$PORT" = "$CPORT" ] || [ "$PORT" = "$SPORT" ] || [ "$CPORT" = "$SPORT" ]; then
+  log "KAFKA_PORT ($PORT), KAFKA_CONTROLLER_PORT ($CPORT) and KAFKA_SASL_SSL_PORT ($SPORT) must differ"
+  exit 1
+fi
+
 if PID=$(running_pid); then
   log "already running (pid $PID)"
+  if ! grep -q "^listeners=.*SASL_SSL://127.0.0.1:$SPORT" "$KDIR/server.properties" 2>/dev/null; then
+    log "the running broker has no SASL_SSL listener on $SPORT (started by an older kafka-up.sh or other ports): restart it with scripts/kafka/kafka-restart.sh"
+    exit 1
+  fi
 else
   # Another process on our ports (another broker, a second checkout) would
   # answer the readiness probe in our broker's place.
-  for p in "$PORT" "$CPORT"; do
+  for p in "$PORT" "$CPORT" "$SPORT"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      log "port $p on 127.0.0.1 is already in use by another process; set KAFKA_PORT / KAFKA_CONTROLLER_PORT"
+      log "port $p on 127.0.0.1 is already in use by another process; set KAFKA_PORT / KAFKA_CONTROLLER_PORT / KAFKA_SASL_SSL_PORT"
       exit 1
     fi
   done
   mkdir -p "$KDIR/data" "$KDIR/logs"
+  make_tls_material
   cat >"$KDIR/server.properties" <<EOF
 # Written by scripts/kafka/kafka-up.sh on every start; edit the script, not this.
 # --- KRaft combined mode, one node ----------------------------------------------
@@ -96,11 +153,21 @@ process.roles=broker,controller
 node.id=1
 # Dynamic quorum (KIP-853), paired with "format --standalone" below.
 controller.quorum.bootstrap.servers=127.0.0.1:$CPORT
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT,SASL_SSL://127.0.0.1:$SPORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT,SASL_SSL://127.0.0.1:$SPORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+
+# --- the secured listener: SCRAM-SHA-512 over TLS (server certificate only) -------
+# Controller and inter-broker traffic stay on PLAINTEXT; only clients use it.
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PKCS12
+listener.name.sasl_ssl.ssl.keystore.location=$TLS_DIR/broker.p12
+listener.name.sasl_ssl.ssl.keystore.password=$STORE_PASS
+listener.name.sasl_ssl.ssl.key.password=$STORE_PASS
+listener.name.sasl_ssl.ssl.client.auth=none
 log.dirs=$KDIR/data
 
 # --- one broker: every replication factor and ISR minimum must be 1 ------------
@@ -168,7 +235,10 @@ fi
 # --- wait: metadata + transactional InitProducerID, while the JVM is alive -------
 # The cluster id pins the probe to the cluster formatted in $KDIR.
 CLUSTER_ID=$(sed -n 's/^cluster\.id=//p' "$KDIR/data/meta.properties")
-"$WAIT_BIN" -brokers "127.0.0.1:$PORT" -timeout "${TIMEOUT}s" -cluster-id "$CLUSTER_ID" &
+# Also: create the SCRAM user and authenticate as it over the SASL_SSL listener.
+"$WAIT_BIN" -brokers "127.0.0.1:$PORT" -timeout "${TIMEOUT}s" -cluster-id "$CLUSTER_ID" \
+  -sasl-ssl-brokers "127.0.0.1:$SPORT" -scram-user "$SCRAM_USER" \
+  -scram-password-file "$TLS_DIR/scram.password" -ca-file "$TLS_DIR/ca.pem" &
 WPID=$!
 while kill -0 "$WPID" 2>/dev/null; do
   if ! kill -0 "$PID" 2>/dev/null; then
@@ -183,4 +253,12 @@ fi
 if ! kill -0 "$PID" 2>/dev/null; then
   log "kafka (pid $PID) exited:"; tail -n 50 "$KDIR/logs/kafka.out" >&2; exit 1
 fi
-log "ready on 127.0.0.1:$PORT (pid $PID) after $((SECONDS - start))s"
+# What a client of the secured listener needs (scripts/test-kafka.sh reads it).
+cat >"$TLS_DIR/env" <<EOF
+KAFKA_SASL_SSL_BROKERS=127.0.0.1:$SPORT
+KAFKA_SASL_SSL_USERNAME=$SCRAM_USER
+KAFKA_SASL_SSL_PASSWORD=$(cat "$TLS_DIR/scram.password")
+KAFKA_SASL_SSL_CA_FILE=$TLS_DIR/ca.pem
+EOF
+chmod 600 "$TLS_DIR/env"
+log "ready on 127.0.0.1:$PORT, SASL_SSL (SCRAM-SHA-512) on 127.0.0.1:$SPORT (pid $PID) after $((SECONDS - start))s"

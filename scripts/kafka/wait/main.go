@@ -17,6 +17,11 @@
 // With -cluster-id the broker must also report that cluster id, so a different
 // broker listening on the same port is never taken for ours.
 //
+// With -sasl-ssl-brokers it then creates the SCRAM-SHA-512 user -scram-user
+// with the password in -scram-password-file (through -brokers; an existing
+// one is reset) and waits until a metadata request as that user over TLS,
+// trusting -ca-file, succeeds on the -sasl-ssl-brokers listener.
+//
 // kafka-up.sh runs it after starting the broker. Exit status: 0 ready, 1 not
 // ready by the deadline or the roundtrip failed, 2 bad flags.
 //
@@ -45,6 +50,11 @@ func main() {
 	roundtrip := flag.Bool("roundtrip", false, "after readiness, produce transactionally and consume read_committed")
 	clusterID := flag.String("cluster-id", "", "if set, the broker must report this cluster id (guards against another broker on the port)")
 	quiet := flag.Bool("q", false, "print nothing on success")
+	var sec saslSSL
+	secBrokers := flag.String("sasl-ssl-brokers", "", "if set, a SASL_SSL (SCRAM-SHA-512) listener to create -scram-user for and check")
+	flag.StringVar(&sec.user, "scram-user", "", "SCRAM-SHA-512 user to create (with -sasl-ssl-brokers)")
+	flag.StringVar(&sec.passwordFile, "scram-password-file", "", "file holding -scram-user's password")
+	flag.StringVar(&sec.caFile, "ca-file", "", "PEM CA that signed the SASL_SSL listener's certificate")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		flag.Usage()
@@ -61,6 +71,16 @@ func main() {
 	}
 	if !*quiet {
 		fmt.Fprintf(os.Stderr, "wait: %s serves metadata and InitProducerID after %s\n", *brokers, time.Since(start).Round(time.Millisecond))
+	}
+	if *secBrokers != "" {
+		sec.brokers = strings.Split(*secBrokers, ",")
+		if err := sec.ensure(ctx, seeds); err != nil {
+			fmt.Fprintf(os.Stderr, "wait: SASL_SSL listener %s not ready after %s: %v\n", *secBrokers, time.Since(start).Round(time.Millisecond), err)
+			os.Exit(1)
+		}
+		if !*quiet {
+			fmt.Fprintf(os.Stderr, "wait: %s authenticates %q (SCRAM-SHA-512 over TLS) after %s\n", *secBrokers, sec.user, time.Since(start).Round(time.Millisecond))
+		}
 	}
 	if *roundtrip {
 		n, err := roundTrip(ctx, seeds)
