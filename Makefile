@@ -82,3 +82,17 @@ bench-restart: build
 #   make bench-scale BENCH_SCALE_FLAGS='-vehicles 100000 -fleets 100 -push -duration 5m'
 bench-scale: build
 	$(GO) run ./scripts/scalebench -bin $(BIN) $${KAFKA_BROKERS:+-brokers "$$KAFKA_BROKERS"} $(BENCH_SCALE_FLAGS)
+
+# The lake example (examples/lake, issue 12): bridge backfill of 3 simulated days ->
+# Spark Structured Streaming (read_committed, from_avro with the registry's schema) ->
+# Parquet by event day -> DuckDB checks against the topic. Starts Kafka unless
+# KAFKA_BROKERS is set; pyspark, duckdb and the connector jars go to .cache/lake
+# (examples/lake/setup.sh). Flags of examples/lake/lakecheck in TEST_LAKE_FLAGS.
+.PHONY: test-lake
+test-lake: build
+	@if [ -n "$$KAFKA_BROKERS" ]; then \
+		$(GO) run ./examples/lake/lakecheck -bin $(BIN) -brokers "$$KAFKA_BROKERS" $(TEST_LAKE_FLAGS); \
+	else \
+		trap 'scripts/kafka/kafka-down.sh' EXIT; scripts/kafka/kafka-up.sh && \
+		$(GO) run ./examples/lake/lakecheck -bin $(BIN) -brokers 127.0.0.1:$${KAFKA_PORT:-29092} $(TEST_LAKE_FLAGS); \
+	fi
