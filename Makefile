@@ -13,6 +13,8 @@
 #                    and a 25 requests/s per-client limit, the bridge under CATENA_RATE_LIMIT=25,
 #                    in-process Kafka unless KAFKA_BROKERS is set; newest-point latency, requests
 #                    per vehicle per hour, 429s, exactly once, peak RSS (flags in BENCH_SCALE_FLAGS)
+#   make test-lake   the lake recipe (examples/lake): backfill, Spark to Parquet, DuckDB checks;
+#                    starts Kafka unless KAFKA_BROKERS is set (pyspark venv and jars in .cache/lake)
 #   make lint        gofmt, go mod tidy -diff, go vet, staticcheck (installed at a pinned version)
 
 GO      ?= go
