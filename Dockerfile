@@ -14,4 +14,6 @@ FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/catena-bridge /usr/local/bin/catena-bridge
 USER 65534:65534
+# The admin endpoint (ADMIN_ADDR, default :9464): /metrics, /healthz, /readyz.
+EXPOSE 9464
 ENTRYPOINT ["catena-bridge"]

@@ -253,7 +253,7 @@ func TestInvite(t *testing.T) {
 	if !regexp.MustCompile(`^` + regexp.QuoteMeta(catenasim.MagicLinkBase) + `\S+\n$`).MatchString(stdout) {
 		t.Errorf("invite stdout is not one magic link line: %q", stdout)
 	}
-	if !strings.HasPrefix(stdout, "https://app.catenatelematics.com/invitations/") {
+	if !strings.HasPrefix(stdout, "https://connect.catenatelematics.com/?invite=") {
 		t.Errorf("magic link %q", stdout)
 	}
 	if !strings.Contains(stderr, `invitation for fleet "acme-42" created`) {

@@ -12,8 +12,10 @@ import (
 	"time"
 )
 
-// MagicLinkBase prefixes the invitation id in magic_link.
-const MagicLinkBase = "https://app.catenatelematics.com/invitations/"
+// MagicLinkBase prefixes the invitation id in magic_link: the form the
+// product documents (the upstream spec's example, connect.catena.eu/?invite=,
+// has the same shape).
+const MagicLinkBase = "https://connect.catenatelematics.com/?invite="
 
 // invitationRead is the wire InvitationRead: every field but fleet_id is
 // required, nullable ones are pointers without omitempty.
