@@ -68,6 +68,7 @@ type options struct {
 	sweepInterval  time.Duration
 	lookback       time.Duration
 	gapThreshold   time.Duration
+	pushBatch      int
 	margin         time.Duration
 	push           bool
 	partitions     int
@@ -89,6 +90,7 @@ func main() {
 	flag.DurationVar(&o.gapThreshold, "gap-threshold", time.Minute, "GAP_THRESHOLD: above -report-interval, or every new point costs a gap fill")
 	flag.DurationVar(&o.margin, "margin", 30*time.Second, "points visible in the last margin of the run need not be published yet")
 	flag.BoolVar(&o.push, "push", false, "subscribe the bridge to the simulator's webhook pushes")
+	flag.IntVar(&o.pushBatch, "push-batch", 500, "records per push delivery (Catena documents no maximum); the simulator sends one delivery at a time per subscription, each answered after its commit, so this bounds the push throughput")
 	flag.IntVar(&o.partitions, "partitions", 12, "KAFKA_PARTITIONS")
 	flag.StringVar(&o.workdir, "workdir", ".cache/scalebench", "where the bridge's log goes")
 	flag.Parse()
@@ -153,7 +155,7 @@ func run(ctx context.Context, o *options) error {
 
 	// The simulator, real time, speed 1.
 	sim, err := catenasim.New(catenasim.Config{Fleets: o.fleets, VehiclesPerFleet: o.vehicles / o.fleets,
-		ReportInterval: o.reportInterval, RateLimit: o.rateLimit})
+		ReportInterval: o.reportInterval, RateLimit: o.rateLimit, PushBatch: o.pushBatch})
 	if err != nil {
 		return err
 	}
