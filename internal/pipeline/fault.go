@@ -159,7 +159,7 @@ func (s *liveState) dropGap(prefix, vehicle string) *sink.Checkpoint {
 	if v == nil || v.Gap == nil {
 		return nil
 	}
-	v.Gap, v.gapIDs = nil, nil
+	v.Gap, v.gapIDs, v.gapRestored = nil, nil, false
 	cp := checkpoint(prefix+"v/"+vehicle, v)
 	return &cp
 }

@@ -59,6 +59,10 @@ type vehicleState struct {
 	// old history, so a page that fails and a window read again (the
 	// API refused the saved cursor) would otherwise publish it twice.
 	gapIDs *dedup.Set
+	// gapRestored says gapIDs holds what the topics had of the gap's
+	// range, read back once because the gap reaches before the dedup
+	// horizon (live.gap).
+	gapRestored bool
 
 	// Owed is the start of the oldest sweep window this vehicle's history
 	// failed in: its next sweep reads from there, so a failure leaves no
@@ -216,7 +220,7 @@ func (s *liveState) advance(prefix string, pub []published, gap *gapStep, maxSte
 			if v.gapIDs != nil && v.gapIDs.Len() > 0 {
 				v.doneIDs = append(v.doneIDs, v.gapIDs)
 			}
-			v.gapIDs = nil
+			v.gapIDs, v.gapRestored = nil, false
 			if gap.next != nil {
 				v.gapIDs = newWindowSet()
 			}
@@ -369,6 +373,37 @@ func (r *holeRule) hole(from, at time.Time, startIDs []string) (gapProgress, boo
 		return gapProgress{}, false
 	}
 	return gapProgress{At: walkPos{From: from}, To: to.Add(time.Microsecond), StartIDs: slices.Clone(startIDs)}, true
+}
+
+// restoreGap adds to the vehicle's gap id set the ids read back for it, and
+// marks the set restored; it reports false when it already was.
+func (s *liveState) restoreGap(vehicle string, ids []idAt) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.vehicle(vehicle)
+	if v.gapRestored || v.gapIDs == nil {
+		return false
+	}
+	for _, r := range ids {
+		v.gapIDs.Add(r.id, r.at)
+	}
+	v.gapRestored = true
+	return true
+}
+
+// gapNeedsRestore reports whether the vehicle's gap id set has not been
+// read back from the topics yet.
+func (s *liveState) gapNeedsRestore(vehicle string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.vehicles[vehicle]
+	return v != nil && !v.gapRestored
+}
+
+// idAt is a record id and its event time.
+type idAt struct {
+	id dedup.ID
+	at time.Time
 }
 
 // nextGap returns the vehicle's gap to fill now: the one under way, else

@@ -47,6 +47,14 @@ func (l *live) stage(ctx context.Context, mode string, items []decoded, ingested
 		// to fill: the first sweep reads each active vehicle's LOOKBACK.
 		out.holes = &holeRule{unknownFrom: l.unknownFrom(), threshold: l.p.cfg.GapThreshold, now: ingestedAt}
 	}
+	if mode == "sweep" {
+		// Nor does a sweep's: its window may start after the vehicle's
+		// last handled point, and a hole before the window that a push
+		// (or a point during a gap under way) left unrecorded would be
+		// jumped over. From within GAP_THRESHOLD, contiguous points move
+		// it step by step; fillGaps reads what is left.
+		out.maxStep = l.p.cfg.GapThreshold
+	}
 	if mode == "push" {
 		// A pushed point moves its vehicle's last handled point only from
 		// within GAP_THRESHOLD: behind a point further on a delivery may
@@ -206,6 +214,24 @@ func (l *live) resumeGaps(ctx context.Context, seen map[string]bool) error {
 func (l *live) gap(ctx context.Context, vehicle string, g gapProgress) error {
 	p := l.p
 	l.st.gapSet(vehicle, g.StartIDs)
+	// A gap that reaches before the dedup horizon may meet records the
+	// shared set has evicted: a sweep published them while the hole waited
+	// (a gap kept failing, or one behind it). What the topics hold of the
+	// vehicle in the gap's range is read back first, once per gap, as an
+	// owed sweep does.
+	now := p.cfg.Now()
+	if horizon := l.st.sweepFrom(now, p.cfg.Lookback).Add(-dedupBucket); g.At.From.Before(horizon) && l.st.gapNeedsRestore(vehicle) {
+		var ids []idAt
+		since := time.Now().Add(g.At.From.Sub(now))
+		if _, err := p.restoreIDs(ctx, since, func(id dedup.ID, at time.Time, v string) {
+			if v == vehicle && !at.Before(g.At.From) && at.Before(g.To) {
+				ids = append(ids, idAt{id, at})
+			}
+		}); err != nil {
+			return err
+		}
+		l.st.restoreGap(vehicle, ids)
+	}
 	spans := fetchSpans(l.view.Load(), l.st.fleet(vehicle), catena.Window{From: g.At.From, To: g.To})
 	return p.walk(ctx, vehicle, spans, g.At, false, func(items []json.RawMessage, next walkPos, done bool) error {
 		step := &gapStep{vehicle: vehicle, next: &gapProgress{At: next, To: g.To, StartIDs: g.StartIDs}, to: g.To}
