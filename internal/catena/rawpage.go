@@ -1,150 +1,306 @@
 package catena
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // decodeRawPage is decodePage for json.RawMessage items, the hot path of
-// every location page. encoding/json would scan the body twice (validation,
-// then decoding) and allocate a copy per item. Here the body is validated
-// once with json.Valid, then walked by a splitter that can assume valid
-// JSON, and the items are sub-slices of a single copy of the items array.
-// Items are still full, validated JSON values; what the splitter skips is
-// only the envelope's other fields.
+// every location page. It is one scan over the body: the envelope is checked
+// as it is split, and the items array is cut into items without a second
+// validating pass (json.Valid over the whole body cost as much as decoding
+// the records). The items are sub-slices of a single copy of the items array.
+//
+// What is checked where:
+//   - here: the envelope's grammar (an object of string keys, ':' and ','
+//     between members, nothing after it), every envelope value other than
+//     the items (total and next_page decoded, the others checked with
+//     json.Valid: they are a few bytes), and the items array's own grammar
+//     between items (',' and ']'); an item's extent is found by its
+//     brackets and strings, so a body that ends inside an item is an error;
+//   - by the record decoder (internal/record), every item's own syntax, as
+//     strictly as encoding/json: an item that is not valid JSON is refused
+//     there, with its field and value, and becomes a dead letter.
+//
+// So a page whose only fault is inside an item is no longer refused whole:
+// its other items are published and the bad item is dead-lettered.
 func decodeRawPage(body []byte) (*Page[json.RawMessage], error) {
-	if !json.Valid(body) {
-		// Let encoding/json describe the syntax error.
-		var v any
-		err := json.Unmarshal(body, &v)
-		if err == nil {
-			err = errors.New("invalid JSON")
-		}
+	p, ok, err := splitRawPage(body)
+	if err != nil {
 		return nil, err
 	}
-	i := skipSpace(body, 0)
-	if body[i] != '{' {
-		return nil, fmt.Errorf("page envelope is a JSON %s, not an object", kind(body[i]))
-	}
-	p := &Page[json.RawMessage]{}
-	var sawItems bool
-	i = skipSpace(body, i+1)
-	for body[i] != '}' {
-		// Key. Keys with escapes are decoded properly, plain ones compared
-		// in place.
-		kEnd := skipValue(body, i)
-		key := body[i+1 : kEnd-1]
-		if hasEscape(key) {
-			var k string
-			if err := json.Unmarshal(body[i:kEnd], &k); err != nil {
-				return nil, err
-			}
-			key = []byte(k)
-		}
-		i = skipSpace(body, kEnd)
-		i = skipSpace(body, i+1) // ':'
-		vEnd := skipValue(body, i)
-		val := body[i:vEnd]
-		switch string(key) {
-		case "items":
-			switch val[0] {
-			case '[':
-				sawItems = true
-				p.Items = splitArray(val)
-			case 'n':
-				sawItems = true
-			default:
-				return nil, fmt.Errorf(`page envelope "items" is a JSON %s, not an array`, kind(val[0]))
-			}
-		case "total":
-			if err := json.Unmarshal(val, &p.Total); err != nil {
-				return nil, fmt.Errorf(`page envelope "total": %w`, err)
-			}
-		case "next_page":
-			var next *string
-			if err := json.Unmarshal(val, &next); err != nil {
-				return nil, fmt.Errorf(`page envelope "next_page": %w`, err)
-			}
-			if next != nil {
-				p.NextPage = *next
-			}
-		}
-		i = skipSpace(body, vEnd)
-		if body[i] == ',' {
-			i = skipSpace(body, i+1)
-		}
-	}
-	if !sawItems {
-		return nil, errNoItems
-	}
-	if p.Items == nil {
-		p.Items = []json.RawMessage{}
+	if !ok {
+		return nil, describeSyntax(body)
 	}
 	return p, nil
 }
 
-// splitArray returns the elements of the valid JSON array arr as sub-slices
-// of one copy of it.
-func splitArray(arr []byte) []json.RawMessage {
-	arr = append([]byte(nil), arr...) // one copy: body is a pooled buffer
-	items := make([]json.RawMessage, 0, 16)
-	i := skipSpace(arr, 1)
-	for arr[i] != ']' {
-		end := skipValue(arr, i)
-		items = append(items, arr[i:end:end])
-		i = skipSpace(arr, end)
-		if arr[i] == ',' {
-			i = skipSpace(arr, i+1)
-		}
+// describeSyntax returns encoding/json's description of what is wrong with a
+// body the splitter refused (it is only called on the error path).
+func describeSyntax(body []byte) error {
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return err
 	}
-	return items
+	// The body is valid JSON the splitter could not cut (it never happens
+	// for a JSON object; any other top-level value is named below).
+	i := skipSpace(body, 0)
+	if i < len(body) && body[i] != '{' {
+		return fmt.Errorf("page envelope is a JSON %s, not an object", kind(body[i]))
+	}
+	return errors.New("invalid page envelope")
 }
 
-// skipValue returns the index just past the JSON value starting at b[i].
-// b must be valid JSON.
-func skipValue(b []byte, i int) int {
+// splitRawPage cuts body into a page. ok is false when the envelope's
+// grammar is broken (the caller describes it); err is a well-formed envelope
+// whose fields are wrong.
+func splitRawPage(body []byte) (p *Page[json.RawMessage], ok bool, err error) {
+	i := skipSpace(body, 0)
+	if i >= len(body) {
+		return nil, false, nil
+	}
+	if body[i] != '{' {
+		if !json.Valid(body) {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("page envelope is a JSON %s, not an object", kind(body[i]))
+	}
+	p = &Page[json.RawMessage]{}
+	var sawItems bool
+	i = skipSpace(body, i+1)
+	if i < len(body) && body[i] == '}' {
+		i++
+	} else {
+		for {
+			// Key. Keys with escapes (or control characters, which
+			// are invalid) go through encoding/json, plain ones are
+			// compared in place.
+			if i >= len(body) || body[i] != '"' {
+				return nil, false, nil
+			}
+			kEnd, ok := skipString(body, i)
+			if !ok {
+				return nil, false, nil
+			}
+			key := body[i+1 : kEnd-1]
+			if !plainKey(key) {
+				var k string
+				if err := json.Unmarshal(body[i:kEnd], &k); err != nil {
+					return nil, false, nil
+				}
+				key = []byte(k)
+			}
+			i = skipSpace(body, kEnd)
+			if i >= len(body) || body[i] != ':' {
+				return nil, false, nil
+			}
+			i = skipSpace(body, i+1)
+			if i >= len(body) {
+				return nil, false, nil
+			}
+			var vEnd int
+			if string(key) == "items" && !itemsValid(p.Items) {
+				// A repeated "items": the last one counts (as in
+				// encoding/json), and the dropped items, which no
+				// decoder will see, are checked here.
+				return nil, false, nil
+			}
+			switch string(key) {
+			case "items":
+				switch body[i] {
+				case '[':
+					items, end, ok := splitArray(body, i)
+					if !ok {
+						return nil, false, nil
+					}
+					sawItems = true
+					p.Items, vEnd = items, end
+				case 'n':
+					if vEnd, ok = skipValue(body, i); !ok || string(body[i:vEnd]) != "null" {
+						return nil, false, nil
+					}
+					sawItems = true
+					p.Items = nil
+				default:
+					if vEnd, ok = skipValue(body, i); !ok || !json.Valid(body[i:vEnd]) {
+						return nil, false, nil
+					}
+					return nil, false, fmt.Errorf(`page envelope "items" is a JSON %s, not an array`, kind(body[i]))
+				}
+			default:
+				if vEnd, ok = skipValue(body, i); !ok {
+					return nil, false, nil
+				}
+				val := body[i:vEnd]
+				if !json.Valid(val) {
+					return nil, false, nil
+				}
+				switch string(key) {
+				case "total":
+					if err := json.Unmarshal(val, &p.Total); err != nil {
+						return nil, false, fmt.Errorf(`page envelope "total": %w`, err)
+					}
+				case "next_page":
+					var next *string
+					if err := json.Unmarshal(val, &next); err != nil {
+						return nil, false, fmt.Errorf(`page envelope "next_page": %w`, err)
+					}
+					p.NextPage = ""
+					if next != nil {
+						p.NextPage = *next
+					}
+				}
+			}
+			i = skipSpace(body, vEnd)
+			if i >= len(body) {
+				return nil, false, nil
+			}
+			if body[i] == '}' {
+				i++
+				break
+			}
+			if body[i] != ',' {
+				return nil, false, nil
+			}
+			i = skipSpace(body, i+1)
+		}
+	}
+	if skipSpace(body, i) != len(body) {
+		return nil, false, nil
+	}
+	if !sawItems {
+		return nil, false, errNoItems
+	}
+	if p.Items == nil {
+		p.Items = []json.RawMessage{}
+	}
+	return p, true, nil
+}
+
+// splitArray cuts the JSON array starting at body[i] == '[' into its
+// elements, sub-slices of one copy of the array (body is a pooled buffer),
+// and returns the index just past it. ok is false when the array's own
+// grammar is broken: no ',' or ']' after an element, or the body ends
+// inside it. The elements themselves are not validated.
+func splitArray(body []byte, i int) (items []json.RawMessage, end int, ok bool) {
+	// First find the end, so that the copy is exact.
+	start := i
+	type span struct{ a, b int }
+	spans := make([]span, 0, 1024)
+	i = skipSpace(body, i+1)
+	if i < len(body) && body[i] == ']' {
+		return []json.RawMessage{}, i + 1, true
+	}
+	for {
+		if i >= len(body) {
+			return nil, 0, false
+		}
+		e, ok := skipValue(body, i)
+		if !ok || e == i {
+			return nil, 0, false
+		}
+		spans = append(spans, span{i - start, e - start})
+		i = skipSpace(body, e)
+		if i >= len(body) {
+			return nil, 0, false
+		}
+		if body[i] == ']' {
+			i++
+			break
+		}
+		if body[i] != ',' {
+			return nil, 0, false
+		}
+		i = skipSpace(body, i+1)
+	}
+	arr := append([]byte(nil), body[start:i]...)
+	items = make([]json.RawMessage, len(spans))
+	for k, s := range spans {
+		items[k] = arr[s.a:s.b:s.b]
+	}
+	return items, i, true
+}
+
+// skipValue returns the index just past the JSON value starting at b[i]:
+// a string, or an object or array by its balanced brackets (strings inside
+// skipped), or a scalar up to the next delimiter. It checks only what it
+// needs to find the end: ok is false when b ends first.
+func skipValue(b []byte, i int) (int, bool) {
 	switch b[i] {
 	case '"':
 		return skipString(b, i)
 	case '{', '[':
 		depth := 0
-		for ; i < len(b); i++ {
+		for i < len(b) {
 			switch b[i] {
 			case '"':
-				i = skipString(b, i) - 1
+				e, ok := skipString(b, i)
+				if !ok {
+					return 0, false
+				}
+				i = e
+				continue
 			case '{', '[':
 				depth++
 			case '}', ']':
 				depth--
 				if depth == 0 {
-					return i + 1
+					return i + 1, true
 				}
 			}
+			i++
 		}
-		return i
-	default: // number, true, false, null
+		return 0, false
+	default: // number, true, false, null, or garbage the caller refuses
 		for ; i < len(b); i++ {
 			switch b[i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return i
+			case ',', '}', ']', ' ', '\t', '\n', '\r', '{', '[', '"', ':':
+				return i, true
 			}
 		}
-		return i
+		return i, true
 	}
 }
 
-// skipString returns the index just past the string starting at b[i] == '"'.
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// skipString returns the index just past the string starting at
+// b[i] == '"'; ok is false when b ends inside it. It looks at eight bytes at
+// a time for a quote or a backslash.
+func skipString(b []byte, i int) (int, bool) {
+	for i++; ; {
+		for i+8 <= len(b) {
+			w := binary.LittleEndian.Uint64(b[i:])
+			q := w ^ (lsb * '"')
+			s := w ^ (lsb * '\\')
+			m := ((q-lsb)&^q | (s-lsb)&^s) & msb
+			if m == 0 {
+				i += 8
+				continue
+			}
+			// The lowest flagged byte is a real match (a borrow only
+			// flags bytes above one).
+			i += bits.TrailingZeros64(m) / 8
+			break
+		}
+		if i >= len(b) {
+			return 0, false
+		}
 		switch b[i] {
 		case '\\':
-			i++
+			i += 2
 		case '"':
-			return i + 1
+			return i + 1, true
+		default:
+			i++
 		}
 	}
-	return i
 }
 
 func skipSpace(b []byte, i int) int {
@@ -154,13 +310,24 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-func hasEscape(b []byte) bool {
-	for _, c := range b {
-		if c == '\\' {
-			return true
+func itemsValid(items []json.RawMessage) bool {
+	for _, it := range items {
+		if !json.Valid(it) {
+			return false
 		}
 	}
-	return false
+	return true
+}
+
+// plainKey reports whether a key's content has neither escapes nor control
+// characters.
+func plainKey(b []byte) bool {
+	for _, c := range b {
+		if c == '\\' || c < 0x20 {
+			return false
+		}
+	}
+	return true
 }
 
 func kind(c byte) string {

@@ -3,9 +3,12 @@ package catena
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/catena-bridge/catena-bridge/internal/record"
 )
 
 // stdDecode is the reference: encoding/json into the envelope.
@@ -110,6 +113,109 @@ func FuzzDecodeRawPage(f *testing.F) {
 			if !bytes.Equal(got.Items[i], want.Items[i]) {
 				t.Fatalf("%q: item %d = %q, want %q", body, i, got.Items[i], want.Items[i])
 			}
+		}
+	})
+}
+
+// TestDecodeRawPageLeavesItemsToTheRecordDecoder pins the split of work
+// since the page is scanned once: a fault inside an item no longer refuses
+// the page; the item is passed on as it is, and the record decoder refuses
+// it (naming the field and value, as a dead letter does). A fault in the
+// envelope, between items, or one that runs off the end of the body is
+// still an error of the page.
+func TestDecodeRawPageLeavesItemsToTheRecordDecoder(t *testing.T) {
+	const good = `{"id":"6f1d3a2e-3b5c-4a8e-9f1d-2c3b4a5e6f70"}`
+	for _, tt := range []struct {
+		item  string // the bad item, as the page carries it
+		field string // the field the record decoder names
+	}{
+		{`{"id":tru}`, "id"},
+		{`{"id":"x","speed":1.}`, "speed"},
+		{`{"id":"x","speed":01}`, "record"},
+		{`{"id":"x",}`, "record"},
+		{`{"id":"x" "y":1}`, "record"},
+		{`{"id":"a\qb"}`, "id"},
+		{"{\"id\":\"a\tb\"}", "id"},
+		{`{"id":"x","location":{"type":"Point","coordinates":[1,2}]}`, "location.coordinates"},
+		{`{"id":"x","extras":{"a":[1,2}}}`, "extras"},
+		{`{"id":"x","extras":{"a":1,}}`, "extras"},
+		{`{"id":"x"]`, "record"},
+		{`nul`, "record"},
+		{`{"id":"x","speed":-}`, "speed"},
+	} {
+		body := `{"items":[` + good + `,` + tt.item + `,` + good + `],"total":3,"next_page":null}`
+		if json.Valid([]byte(body)) {
+			t.Fatalf("%s: the case is valid JSON", tt.item)
+		}
+		p, err := decodeRawPage([]byte(body))
+		if err != nil {
+			t.Fatalf("%s: page refused: %v", tt.item, err)
+		}
+		if len(p.Items) != 3 || string(p.Items[1]) != tt.item || string(p.Items[0]) != good || string(p.Items[2]) != good {
+			t.Fatalf("%s: items %q", tt.item, p.Items)
+		}
+		var l record.Location
+		err = record.Decode(p.Items[1], &l)
+		var inv *record.Invalid
+		if !errors.As(err, &inv) || inv.Reason != record.ReasonDecode {
+			t.Fatalf("%s: record.Decode = %v, want a %q *record.Invalid", tt.item, err, record.ReasonDecode)
+		}
+		if inv.Field != tt.field || !strings.Contains(err.Error(), tt.field) {
+			t.Errorf("%s: error %q names field %q, want %q", tt.item, err, inv.Field, tt.field)
+		}
+	}
+
+	for _, body := range []string{
+		`{"items":[{"a":"unterminated}],"total":1}`, // runs off the end
+		`{"items":[{"a":[1,{"b":2}],"total":1}`,     // unbalanced: runs off the end
+		`{"items":[{"a":1} {"b":2}],"total":2}`,     // no comma between items
+		`{"items":[{"a":1},,{"b":2}],"total":2}`,    // empty item
+		`{"items":[{"a":1},],"total":1}`,            // trailing comma
+		`{"items":[{"a":1}],"total":1,}`,            // envelope trailing comma
+		`{"items":[{"a":1}] "total":1}`,             // envelope: no comma
+		`{"items":[{"a":1}],"total":1} x`,           // data after the envelope
+		`{"items":[{"a":1}],"total":1,"previous_page":tru}`,
+		`{"items":[{"a":1}],"total":1,"current_page":"a\qb"}`,
+		`{"items":[{"a":1}],"total":1,"x":{"y":[1,}}`,
+		`{"items":[{"a":1}],"total":1`,
+		`{"items":nul,"total":0}`,
+		`{items:[],"total":0}`,
+		`{"items" [],"total":0}`,
+		`{"items":[`,
+		`{`,
+		` `,
+	} {
+		if _, err := decodeRawPage([]byte(body)); err == nil {
+			t.Errorf("%s: page accepted", body)
+		}
+	}
+}
+
+// FuzzDecodeRawPageChecksAllButItems is the property behind the single scan:
+// a page the splitter accepts whose items are all valid JSON is valid JSON,
+// so the record decoder's own syntax check of each item (FuzzDecode in
+// internal/record: Decode accepts only valid JSON) covers the whole body.
+// Run with go test -fuzz FuzzDecodeRawPageChecksAllButItems ./internal/catena
+func FuzzDecodeRawPageChecksAllButItems(f *testing.F) {
+	for _, c := range rawPageCases {
+		f.Add([]byte(c))
+	}
+	f.Add([]byte(`{"items":[{"a":tru}],"total":1}`))
+	f.Add([]byte(`{"items":[{"a":1}],"total":1,"x":[1,}`))
+	f.Add([]byte("{\"items\":[],\"\x01\":0}"))
+	f.Add([]byte(`{"items":[A],"items":[0]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := decodeRawPage(body)
+		if err != nil {
+			return
+		}
+		for _, it := range p.Items {
+			if !json.Valid(it) {
+				return
+			}
+		}
+		if !json.Valid(body) {
+			t.Fatalf("%q: accepted with valid items, but the body is not valid JSON", body)
 		}
 	})
 }
