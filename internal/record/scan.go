@@ -1,6 +1,8 @@
 package record
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -14,6 +16,11 @@ type scanner struct {
 	data []byte
 	pos  int
 }
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
 
 // maxDepth matches encoding/json's nesting limit.
 const maxDepth = 10000
@@ -45,6 +52,25 @@ func (s *scanner) str() (content []byte, raw bool, ok bool) {
 	start := s.pos + 1
 	i := start
 	for i < len(s.data) {
+		// Eight bytes at a time while they are plain ASCII: no quote,
+		// backslash, control character or byte >= 0x80.
+		for i+8 <= len(s.data) {
+			w := binary.LittleEndian.Uint64(s.data[i:])
+			q := w ^ (lsb * '"')
+			b := w ^ (lsb * '\\')
+			m := ((q-lsb)&^q | (b-lsb)&^b | (w - lsb*0x20) | w) & msb
+			if m == 0 {
+				i += 8
+				continue
+			}
+			// The lowest flagged byte is a real one: a borrow only
+			// flags bytes above a match.
+			i += bits.TrailingZeros64(m) / 8
+			break
+		}
+		if i >= len(s.data) {
+			break
+		}
 		c := s.data[i]
 		switch {
 		case c == '"':
