@@ -137,7 +137,8 @@ const (
 )
 
 // isCellAtRes is a cheap structural check (header and resolution bits), not
-// a full validity check: Validate does that with h3-go.
+// a full validity check: Validate does that (record.validCell, H3's
+// isValidCell in Go).
 func isCellAtRes(c int64, res int) bool {
 	u := uint64(c)
 	return u&headerMask == headerValue && int((u&resMask)>>resOffset) == res

@@ -4,8 +4,6 @@ import (
 	"math"
 	"strconv"
 	"time"
-
-	"github.com/uber/h3-go/v4"
 )
 
 // Validate reports why l cannot be published as is, as an *Invalid, or nil.
@@ -76,8 +74,9 @@ func (l *Location) validate(withHash bool) error {
 		}
 	}
 	if c := l.H3[11]; c != 0 {
-		// The resolution is bits 52..55; reading it here saves a cgo call.
-		if (uint64(c)>>52)&15 != 11 || !h3.Cell(c).IsValid() {
+		// The resolution is bits 52..55; validCell is H3's isValidCell
+		// without a cgo call.
+		if (uint64(c)>>52)&15 != 11 || !validCell(uint64(c)) {
 			return &Invalid{Field: "h3_index_11", Value: strconv.FormatUint(uint64(c), 10), Reason: ReasonInvalidH3}
 		}
 	}
