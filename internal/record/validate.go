@@ -114,23 +114,28 @@ func (l *Location) coordinatesValue() string {
 // (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, hexadecimal digits of either case).
 // Any version and variant is accepted: the API's ids are opaque.
 func IsUUID(s string) bool {
-	if len(s) != 36 {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return false
 	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			if c != '-' {
-				return false
-			}
-			continue
-		}
-		if hexVal(c) < 0 {
-			return false
+	// OR of the table's flags: any non-hex byte sets the high bit.
+	var bad byte
+	for _, g := range [...][2]int{{0, 8}, {9, 13}, {14, 18}, {19, 23}, {24, 36}} {
+		for i := g[0]; i < g[1]; i++ {
+			bad |= hexClass[s[i]]
 		}
 	}
-	return true
+	return bad == 0
 }
+
+// hexClass is 0 for hexadecimal digits and 0x80 for every other byte.
+var hexClass = func() (t [256]byte) {
+	for c := range t {
+		if hexVal(byte(c)) < 0 {
+			t[c] = 0x80
+		}
+	}
+	return t
+}()
 
 // CheckFuture returns an *Invalid with ReasonFutureTime when occurred_at lies
 // more than tolerance after now (the bridge's clock): no GPS fix is taken in

@@ -134,3 +134,35 @@ func TestValidatePushed(t *testing.T) {
 		t.Error("pushed record without fleet_id: valid")
 	}
 }
+
+func TestIsUUID(t *testing.T) {
+	good := "6f1d3a2e-3b5c-4a8e-9F1d-2c3b4a5e6f70"
+	if !IsUUID(good) {
+		t.Fatalf("IsUUID(%q) = false", good)
+	}
+	for i := range len(good) {
+		for _, c := range []byte("-0aAgG z\x00\xff") {
+			b := []byte(good)
+			b[i] = c
+			dash := i == 8 || i == 13 || i == 18 || i == 23
+			want := dash && c == '-' || !dash && hexVal(c) >= 0
+			if got := IsUUID(string(b)); got != want {
+				t.Fatalf("IsUUID(%q) = %v, want %v", b, got, want)
+			}
+		}
+	}
+	for _, s := range []string{"", good[:35], good + "0"} {
+		if IsUUID(s) {
+			t.Fatalf("IsUUID(%q) = true", s)
+		}
+	}
+}
+
+func BenchmarkIsUUID(b *testing.B) {
+	s := "6f1d3a2e-3b5c-4a8e-9f1d-2c3b4a5e6f70"
+	for b.Loop() {
+		if !IsUUID(s) {
+			b.Fatal("not a uuid")
+		}
+	}
+}
