@@ -106,7 +106,7 @@ func demo(ctx context.Context, e *env, sf simFlags, a config.Admin, history, liv
 		},
 		kafka: config.Kafka{
 			Brokers: cluster.ListenAddrs(), Topic: config.DefaultTopic, Partitions: 12, ReplicationFactor: 1,
-			Compression: "zstd", RegistryURL: registry.URL(),
+			Compression: "snappy", RegistryURL: registry.URL(),
 		},
 		pipeline: config.Pipeline{
 			H3Resolutions: "9,7,5", BackfillConcurrency: 8, PageSize: 500,

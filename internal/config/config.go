@@ -125,7 +125,7 @@ func (k *Kafka) Bind(l *Loader) {
 	l.Int(&k.Partitions, "partitions", "KAFKA_PARTITIONS", 12, "partitions of topics created when missing")
 	l.Int(&k.ReplicationFactor, "replication-factor", "KAFKA_REPLICATION_FACTOR", 1, "replication factor of topics created when missing")
 	l.String(&k.TransactionalID, "transactional-id", "KAFKA_TRANSACTIONAL_ID", "", "transactional id (default catena-bridge-<topic>-run-<fleet filter hash> for run, -backfill-<job hash> for backfill); one running bridge per id")
-	l.String(&k.Compression, "compression", "KAFKA_COMPRESSION", "zstd", "zstd, lz4, snappy, gzip or none")
+	l.String(&k.Compression, "compression", "KAFKA_COMPRESSION", "snappy", "snappy, zstd, lz4, gzip or none (snappy: the least CPU per event, sink.DefaultCompression)")
 }
 
 // BindReader registers what a reader of the topic needs (tail): brokers,

@@ -223,7 +223,7 @@ func TestPrecedence(t *testing.T) {
 		{"admin addr flag empty turns it off", baseEnv(), []string{"--admin-addr="}, func(s *settings) any { return s.admin.Addr }, ""},
 		{"defaults", baseEnv(), nil, func(s *settings) any {
 			return []any{s.catena.APIURL, s.catena.TokenURL, s.kafka.Compression, s.kafka.Partitions, s.pipeline.SweepInterval, s.pipeline.Lookback, s.pipeline.H3Resolutions, s.admin.LogLevel, s.admin.LogFormat}
-		}, []any{config.DefaultAPIURL, config.DefaultTokenURL, "zstd", 12, config.DefaultSweepInterval, config.DefaultLookback, "9,7,5", "info", "text"}},
+		}, []any{config.DefaultAPIURL, config.DefaultTokenURL, "snappy", 12, config.DefaultSweepInterval, config.DefaultLookback, "9,7,5", "info", "text"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := load(t, tc.env, tc.args...)

@@ -592,7 +592,7 @@ func TestConfigValidation(t *testing.T) {
 	}
 	defer s.Close()
 	if s.cfg.Topic != DefaultTopic || s.cfg.TransactionalID != "catena-bridge-"+DefaultTopic ||
-		s.cfg.Partitions != 12 || s.cfg.Compression != "zstd" || s.cfg.TransactionTimeout != DefaultTransactionTimeout {
+		s.cfg.Partitions != 12 || s.cfg.Compression != "snappy" || s.cfg.TransactionTimeout != DefaultTransactionTimeout {
 		t.Errorf("defaults not applied: %+v", s.cfg)
 	}
 }
