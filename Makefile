@@ -4,7 +4,12 @@
 #   make test        unit + end-to-end tests, in-process Kafka (kfake) and registry (srfake); -race
 #   make test-kafka  the same end-to-end, crash and fencing tests against a real broker:
 #                    starts Apache Kafka from Maven Central jars unless KAFKA_BROKERS is set
-#   make bench       benchmarks (decode, validate+enrich, encode, dedup memory, end-to-end)
+#   make bench       benchmarks (decode, validate+enrich, encode, dedup memory, end-to-end), then
+#                    the CPU table of scripts/cpubench into kfake (and KAFKA_BROKERS if set)
+#   make bench-cpu   the CPU table (scripts/cpubench) into kfake and a real broker, side by side
+#                    with a baseline bridge: CPU µs per record per stage and of the bridge
+#                    process end to end, allocations, records/s, peak RSS; starts Kafka unless
+#                    KAFKA_BROKERS is set (flags in BENCH_CPU_FLAGS, e.g. -records 1000000)
 #   make bench-restart  restart figure against a real broker: start to first new commit,
 #                    records read back and peak RSS of a restarted backfill and live tail
 #                    with 2,000,000 events already in the topic (scripts/restartbench;
@@ -22,7 +27,7 @@ PKGS    ?= ./...
 BIN     := bin/catena-bridge
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build test test-kafka bench bench-restart bench-scale lint demo clean
+.PHONY: build test test-kafka bench bench-cpu bench-restart bench-scale lint demo clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/catena-bridge
@@ -43,8 +48,21 @@ test-kafka: build
 		scripts/test-kafka.sh; \
 	fi
 
-bench:
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./internal/...
+	$(GO) run ./scripts/cpubench -bin $(BIN) $${KAFKA_BROKERS:+-brokers "$$KAFKA_BROKERS"} $(BENCH_CPU_FLAGS)
+
+# The CPU figure (scripts/cpubench): a backfill of 300,000 simulated records by the
+# bridge binary and by a baseline (encoding/json, h3-go, hamba Marshal, franz-go
+# defaults), each a child process whose own CPU is read, into kfake and a real broker.
+#   make bench-cpu KAFKA_PORT=29192 KAFKA_CONTROLLER_PORT=29193
+bench-cpu: build
+	@if [ -n "$$KAFKA_BROKERS" ]; then \
+		$(GO) run ./scripts/cpubench -bin $(BIN) -brokers "$$KAFKA_BROKERS" $(BENCH_CPU_FLAGS); \
+	else \
+		trap 'scripts/kafka/kafka-down.sh' EXIT; scripts/kafka/kafka-up.sh && \
+		$(GO) run ./scripts/cpubench -bin $(BIN) -brokers 127.0.0.1:$${KAFKA_PORT:-29092} $(BENCH_CPU_FLAGS); \
+	fi
 
 # staticcheck, pinned, installed once into .cache/bin by the Go toolchain.
 STATICCHECK_VERSION := v0.8.2

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"runtime/metrics"
+	"syscall"
+	"time"
+
+	"github.com/catena-bridge/catena-bridge/internal/avro"
+	"github.com/catena-bridge/catena-bridge/internal/catena"
+	"github.com/catena-bridge/catena-bridge/internal/geo"
+	"github.com/catena-bridge/catena-bridge/internal/record"
+	"github.com/catena-bridge/catena-bridge/schemas"
+)
+
+// Stage names, in pipeline order.
+var stageNames = []string{"page read and split", "decode", "validate and enrich", "encode"}
+
+// stageFigures is what `cpubench stages` prints: per stage, the CPU and the
+// heap allocations of this process, and the records.
+type stageFigures struct {
+	Records int64
+	CPU     [4]time.Duration
+	Allocs  [4]uint64
+}
+
+// runStages is `cpubench stages`: the bridge's pre-Kafka stages, one after
+// the other on each page of every vehicle's history, as the pipeline runs
+// them, with the process's CPU (getrusage, all threads: the HTTP client's
+// goroutines and the garbage collector are counted where they run) and
+// heap allocations read between stages. The simulator serves from another
+// process, so its CPU is not counted.
+func runStages(args []string) error {
+	fs := flag.NewFlagSet("stages", flag.ExitOnError)
+	api := fs.String("api", "", "simulator URL")
+	fromS := fs.String("from", "", "RFC3339")
+	toS := fs.String("to", "", "RFC3339")
+	_ = fs.Parse(args)
+	from, err := time.Parse(time.RFC3339, *fromS)
+	if err != nil {
+		return err
+	}
+	to, err := time.Parse(time.RFC3339, *toS)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	cl, err := catena.New(catena.Config{APIURL: *api, TokenURL: *api + "/realms/catena/protocol/openid-connect/token",
+		ClientID: "demo", ClientSecret: "demo"})
+	if err != nil {
+		return err
+	}
+	var vehicles []string
+	vp := cl.Vehicles(catena.VehicleQuery{}, "")
+	for {
+		pg, err := vp.Next(ctx)
+		if err != nil {
+			return err
+		}
+		if pg == nil {
+			break
+		}
+		for _, v := range pg.Items {
+			vehicles = append(vehicles, v.ID)
+		}
+	}
+	codec, err := avro.NewCodec(schemas.VehicleLocation)
+	if err != nil {
+		return err
+	}
+	enc := avro.NewEncoder(codec, avro.ConfluentFraming(1))
+	enr, err := geo.NewEnricher(geo.DefaultResolutions)
+	if err != nil {
+		return err
+	}
+
+	var fig stageFigures
+	var locs []record.Location
+	arena := make([]byte, 0, 1<<20)
+	cpu0, al0 := usage()
+	mark := func(stage int) {
+		cpu, al := usage()
+		fig.CPU[stage] += cpu - cpu0
+		fig.Allocs[stage] += al - al0
+		cpu0, al0 = cpu, al
+	}
+	for _, v := range vehicles {
+		p := cl.History(v, catena.Window{From: from, To: to}, catena.LocationQuery{Size: 1000}, "")
+		for {
+			cpu0, al0 = usage()
+			pg, err := p.Next(ctx)
+			if err != nil {
+				return err
+			}
+			mark(0)
+			if pg == nil {
+				break
+			}
+			items := pg.Items
+			fig.Records += int64(len(items))
+			locs = decodeStage(items, locs)
+			mark(1)
+			now := time.Now()
+			for i := range locs {
+				l := &locs[i]
+				if err := l.Validate(); err != nil {
+					return fmt.Errorf("record %d of vehicle %s: %w", i, v, err)
+				}
+				if err := l.CheckFuture(now, time.Hour); err != nil {
+					return err
+				}
+				enr.Enrich(l)
+			}
+			mark(2)
+			arena = arena[:0]
+			for i := range locs {
+				arena = append(arena, locs[i].FleetID...)
+				if arena, err = enc.Append(arena, &locs[i], now); err != nil {
+					return err
+				}
+			}
+			mark(3)
+		}
+	}
+	out, _ := json.Marshal(fig)
+	fmt.Println(string(out))
+	return nil
+}
+
+func decodeStage(items []json.RawMessage, locs []record.Location) []record.Location {
+	locs = locs[:0]
+	for _, raw := range items {
+		locs = append(locs, record.Location{})
+		if err := record.Decode(raw, &locs[len(locs)-1]); err != nil {
+			panic(err)
+		}
+	}
+	return locs
+}
+
+// usage is this process's CPU so far (user + system, all threads) and its
+// heap allocations so far (objects).
+func usage() (time.Duration, uint64) {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}}
+	metrics.Read(s)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), s[0].Value.Uint64()
+}
