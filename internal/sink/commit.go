@@ -260,20 +260,41 @@ func (s *Sink) abort(ctx context.Context) error {
 }
 
 // records builds the batch's records, fresh for every attempt: Produce fills
-// in timestamps, partitions and offsets.
+// in timestamps, partitions and offsets. The events' headers share one
+// slice and their values one byte arena: five allocations per event
+// otherwise.
 func (s *Sink) records(b *Batch) []*kgo.Record {
 	recs := make([]kgo.Record, b.Len())
 	ptrs := make([]*kgo.Record, 0, len(recs))
+	size := 0
+	for _, e := range b.Events {
+		size += len(e.ID) + len(e.Source) + len(e.VehicleID) + len(time.RFC3339Nano)
+	}
+	arena := make([]byte, 0, size)
+	hdrs := make([]kgo.RecordHeader, 0, 4*len(b.Events))
+	value := func(s string) []byte {
+		off := len(arena)
+		arena = append(arena, s...)
+		return arena[off:len(arena):len(arena)]
+	}
 	i := 0
 	for _, e := range b.Events {
 		r := &recs[i]
 		i++
 		r.Topic, r.Key, r.Value = s.cfg.Topic, e.Key, e.Value
-		r.Headers = make([]kgo.RecordHeader, 0, 4)
-		r.Headers = append(r.Headers,
-			kgo.RecordHeader{Key: HeaderID, Value: []byte(e.ID)},
-			kgo.RecordHeader{Key: HeaderSource, Value: []byte(e.Source)})
-		r.Headers = appendWhereWhen(r.Headers, e.VehicleID, e.OccurredAt)
+		h := len(hdrs)
+		hdrs = append(hdrs,
+			kgo.RecordHeader{Key: HeaderID, Value: value(e.ID)},
+			kgo.RecordHeader{Key: HeaderSource, Value: value(e.Source)})
+		if e.VehicleID != "" {
+			hdrs = append(hdrs, kgo.RecordHeader{Key: HeaderVehicleID, Value: value(e.VehicleID)})
+		}
+		if !e.OccurredAt.IsZero() {
+			off := len(arena)
+			arena = e.OccurredAt.UTC().AppendFormat(arena, time.RFC3339Nano)
+			hdrs = append(hdrs, kgo.RecordHeader{Key: HeaderOccurredAt, Value: arena[off:len(arena):len(arena)]})
+		}
+		r.Headers = hdrs[h:len(hdrs):len(hdrs)]
 		ptrs = append(ptrs, r)
 	}
 	for _, d := range b.DeadLetters {
