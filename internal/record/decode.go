@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
-	"unsafe"
 )
 
 // Decode parses one VehicleLocationRead JSON object into l, overwriting
@@ -431,9 +430,8 @@ func (d *decoder) numberValue(field, reason string) (float64, error) {
 		}
 		return 0, d.invalidAt(field, reason, "not a number", start)
 	}
-	// The string does not outlive the call: a range error (the only
-	// possible one after isNumber) is discarded.
-	f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(tok), len(tok)), 64)
+	// A range error is the only possible one after isNumber.
+	f, err := parseFloat(tok)
 	if err != nil {
 		return 0, d.invalidAt(field, reason, "number out of range", start)
 	}
