@@ -38,6 +38,10 @@ func (s *scanner) ws() {
 
 // peek returns the next byte after whitespace, or 0 at the end.
 func (s *scanner) peek() byte {
+	// Compact JSON has no whitespace: one test for the common case.
+	if s.pos < len(s.data) && s.data[s.pos] > ' ' {
+		return s.data[s.pos]
+	}
 	s.ws()
 	if s.pos < len(s.data) {
 		return s.data[s.pos]
