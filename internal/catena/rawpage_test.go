@@ -219,3 +219,33 @@ func FuzzDecodeRawPageChecksAllButItems(f *testing.F) {
 		}
 	})
 }
+
+func TestReleaseItems(t *testing.T) {
+	body := []byte(`{"items":[{"a":1},{"b":"xyz"}],"total":2}`)
+	p, err := decodeRawPage(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ReleaseItems(p.Items)
+	ReleaseItems(p.Items) // twice: a no-op
+	for range 3 {
+		q, err := decodeRawPage([]byte(`{"items":[{"c":2},{"d":"uvw"},{}],"total":3}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(q.Items) != 3 || string(q.Items[0]) != `{"c":2}` || string(q.Items[1]) != `{"d":"uvw"}` || string(q.Items[2]) != `{}` {
+			t.Fatalf("items after a release: %q", q.Items)
+		}
+		ReleaseItems(q.Items)
+	}
+	// Not of a page, empty, or appended to: no-ops.
+	ReleaseItems(nil)
+	ReleaseItems([]json.RawMessage{})
+	r, _ := decodeRawPage([]byte(`{"items":[{"e":3}],"total":1}`))
+	r.Items = append(r.Items, json.RawMessage(`{"f":4}`))
+	ReleaseItems(r.Items)
+	ReleaseItems(r.Items[:1])
+	if string(r.Items[1]) != `{"f":4}` {
+		t.Fatalf("an appended item was changed: %q", r.Items)
+	}
+}

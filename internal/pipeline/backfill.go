@@ -226,6 +226,10 @@ func (p *Pipeline) backfillVehicle(ctx context.Context, c *committer, view *ledg
 	spans := fetchSpans(view, deref(v.FleetID), w)
 	page := func(items []json.RawMessage, next walkPos, done bool) error {
 		out := p.stages.run(items, p.cfg.Now().UTC(), setMarker{set}, owner{view: view, fleet: deref(v.FleetID)})
+		// Nothing of out aliases the items (events are encoded into the
+		// page's arena, dead letters copy their raw record): their
+		// memory goes to the next page.
+		catena.ReleaseItems(items)
 		out.batch.Checkpoints = append(out.batch.Checkpoints, checkpoint(key, vehicleProgress{At: next, Done: done}))
 		if err := c.commit(commitCtx(ctx), &out.batch); err != nil {
 			return &sinkError{fmt.Errorf("commit backfill page of vehicle %s: %w", v.ID, err)}

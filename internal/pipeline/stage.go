@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/json"
@@ -272,7 +273,9 @@ func (s *stages) deadLetter(p *page, raw json.RawMessage, loc *record.Location, 
 	if errors.As(err, &inv) {
 		code = inv.Reason
 	}
-	value := []byte(raw)
+	// A copy: the items of a backfill page are released for the next
+	// page once the stages have run (catena.ReleaseItems).
+	value := bytes.Clone(raw)
 	reason := err.Error()
 	if s.maxRecord > 0 && len(value)+len(reason)+len(loc.ID)+len(loc.FleetID)+200 > s.maxRecord {
 		// The raw record cannot go to the dead-letter topic whole: its
