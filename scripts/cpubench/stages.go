@@ -123,6 +123,8 @@ func runStages(args []string) error {
 				}
 			}
 			mark(3)
+			// As the backfill does once the stages have run.
+			catena.ReleaseItems(items)
 		}
 	}
 	out, _ := json.Marshal(fig)
