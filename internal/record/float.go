@@ -8,7 +8,7 @@ import (
 // parseFloat is strconv.ParseFloat(tok, 64) for a valid JSON number (as
 // numberLen checks), with the exact fast path taken first: a number with at
 // most 15 digits and no exponent is its digits as an integer (exact in a
-// float64) divided by a power of ten up to 1e22 (exact too), and one
+// float64) divided by a power of ten up to 1e15 (exact too), and one
 // correctly rounded division gives the correctly rounded result (Clinger's
 // fast path, which strconv also takes, after a slower generic scan). Every
 // other number goes to strconv.
@@ -21,7 +21,7 @@ func parseFloat(tok []byte) (float64, error) {
 }
 
 var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
-	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+	1e11, 1e12, 1e13, 1e14, 1e15}
 
 func fastFloat(tok []byte) (float64, bool) {
 	i := 0
