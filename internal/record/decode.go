@@ -2,8 +2,11 @@ package record
 
 import (
 	"encoding/json"
+	"fmt"
+	"math/bits"
 	"strconv"
 	"time"
+	"unsafe"
 )
 
 // Decode parses one VehicleLocationRead JSON object into l, overwriting
@@ -41,64 +44,12 @@ import (
 func Decode(raw []byte, l *Location) error {
 	*l = Location{Raw: raw}
 	var d decoder
+	d.t = std
 	d.data = raw
 	err := d.record(l)
 	d.finish(l)
 	return err
 }
-
-// String slots. The first nPlain are plain strings of Location; the rest are
-// *string fields.
-const (
-	sID = iota
-	sFleetID
-	sConnectionID
-	sSourceName
-	sSourceID
-	sSourceDataHash
-	sFleetRef // first pointer slot
-	sTspID
-	sTspSlug
-	sExecutionID
-	sScheduleID
-	sVehicleID
-	sDriverID
-	sCoDriverID
-	sSourceDriverID
-	sSourceVehicleID
-	sSourceCoDriverID
-	sCity
-	sProvince
-	sCountryCode
-	sSpeedUnit
-	sOdometerUnit
-	sFuelValueUnit
-	sOilPressureUnit
-	sCoolantTemperatureUnit
-	nStr
-
-	nPlain = sFleetRef
-)
-
-// Float slots (all *float64 fields).
-const (
-	fSpeed = iota
-	fOdometer
-	fFuelLevel
-	fFuelValue
-	fEngineHours
-	fOilPressure
-	fCoolantTemperature
-	fAltitude
-	nFloat
-)
-
-// Nullable time slots.
-const (
-	tDeletedAt = iota
-	tOccurredAt
-	nTime
-)
 
 type span struct{ off, n int }
 
@@ -114,20 +65,21 @@ type decoder struct {
 	// tmp is scratch for escaped strings that are parsed, not kept.
 	tmp [64]byte
 
-	strs   [nStr]span
+	t      *table // the fields: slots, keys, accessors
+	strs   [maxStr]span
 	strSet uint32
-	fs     [nFloat]float64
+	fs     [maxFloat]float64
 	fSet   uint32
-	ts     [nTime]time.Time
+	ts     [maxOptTm]time.Time
 	tSet   uint32
 }
 
 // boxes holds the values behind a record's pointer fields, so that they
 // cost one allocation instead of one each.
 type boxes struct {
-	s [nStr - nPlain]string
-	f [nFloat]float64
-	t [nTime]time.Time
+	s [maxOptStr]string
+	f [maxFloat]float64
+	t [maxOptTm]time.Time
 }
 
 func (d *decoder) record(l *Location) error {
@@ -193,94 +145,47 @@ func (d *decoder) field(key []byte, l *Location) error {
 	if d.pos >= len(d.data) {
 		return d.syntax(string(key))
 	}
-	switch string(key) {
-	case "id":
-		return d.strField(sID, "id", ReasonBadID)
-	case "fleet_id":
-		return d.strField(sFleetID, "fleet_id", ReasonBadFleetID)
-	case "connection_id":
-		return d.strField(sConnectionID, "connection_id", ReasonBadType)
-	case "source_name":
-		return d.strField(sSourceName, "source_name", ReasonBadType)
-	case "source_id":
-		return d.strField(sSourceID, "source_id", ReasonBadType)
-	case "source_data_hash":
-		return d.strField(sSourceDataHash, "source_data_hash", ReasonBadType)
-	case "fleet_ref":
-		return d.strField(sFleetRef, "fleet_ref", ReasonBadType)
-	case "tsp_id":
-		return d.strField(sTspID, "tsp_id", ReasonBadType)
-	case "tsp_slug":
-		return d.strField(sTspSlug, "tsp_slug", ReasonBadType)
-	case "execution_id":
-		return d.strField(sExecutionID, "execution_id", ReasonBadType)
-	case "schedule_id":
-		return d.strField(sScheduleID, "schedule_id", ReasonBadType)
-	case "vehicle_id":
-		return d.strField(sVehicleID, "vehicle_id", ReasonBadType)
-	case "driver_id":
-		return d.strField(sDriverID, "driver_id", ReasonBadType)
-	case "co_driver_id":
-		return d.strField(sCoDriverID, "co_driver_id", ReasonBadType)
-	case "source_driver_id":
-		return d.strField(sSourceDriverID, "source_driver_id", ReasonBadType)
-	case "source_vehicle_id":
-		return d.strField(sSourceVehicleID, "source_vehicle_id", ReasonBadType)
-	case "source_co_driver_id":
-		return d.strField(sSourceCoDriverID, "source_co_driver_id", ReasonBadType)
-	case "speed_unit":
-		return d.strField(sSpeedUnit, "speed_unit", ReasonBadType)
-	case "odometer_unit":
-		return d.strField(sOdometerUnit, "odometer_unit", ReasonBadType)
-	case "fuel_value_unit":
-		return d.strField(sFuelValueUnit, "fuel_value_unit", ReasonBadType)
-	case "oil_pressure_unit":
-		return d.strField(sOilPressureUnit, "oil_pressure_unit", ReasonBadType)
-	case "coolant_temperature_unit":
-		return d.strField(sCoolantTemperatureUnit, "coolant_temperature_unit", ReasonBadType)
-	case "created_at":
-		return d.timeField(&l.CreatedAt, "created_at")
-	case "updated_at":
-		return d.timeField(&l.UpdatedAt, "updated_at")
-	case "deleted_at":
-		return d.nullTimeField(tDeletedAt, "deleted_at")
-	case "occurred_at":
-		return d.nullTimeField(tOccurredAt, "occurred_at")
-	case "speed":
-		return d.numField(fSpeed, "speed")
-	case "odometer":
-		return d.numField(fOdometer, "odometer")
-	case "fuel_level":
-		return d.numField(fFuelLevel, "fuel_level")
-	case "fuel_value":
-		return d.numField(fFuelValue, "fuel_value")
-	case "engine_hours":
-		return d.numField(fEngineHours, "engine_hours")
-	case "oil_pressure":
-		return d.numField(fOilPressure, "oil_pressure")
-	case "coolant_temperature":
-		return d.numField(fCoolantTemperature, "coolant_temperature")
-	case "h3_index_11":
-		return d.h3Field(l)
-	case "location":
-		return d.location(l)
-	case "inferred_address":
-		return d.address()
-	case "extras":
-		return d.rawField(&l.Extras, "extras")
-	case "source_data":
-		return d.rawField(&l.SourceData, "source_data")
-	default:
+	i := d.t.top.lookup(key)
+	if i < 0 {
 		if !d.skip(0) {
 			return d.syntax(string(key))
 		}
 		return nil
 	}
+	if sp := &d.t.specs[i]; sp.kind <= kOptString {
+		// Most fields are strings: no second dispatch for them.
+		return d.strField(int(d.t.slot[i]), sp.name, sp.badType, sp.kind == kOptString)
+	}
+	return d.value(i, l)
 }
 
-// strField decodes a string (or null) into string slot i. null clears a
-// pointer field and, as in encoding/json, leaves a plain one unchanged.
-func (d *decoder) strField(i int, field, badType string) error {
+// value decodes the value of field i of the table.
+func (d *decoder) value(i int, l *Location) error {
+	sp := &d.t.specs[i]
+	switch sp.kind {
+	case kString, kOptString:
+		return d.strField(int(d.t.slot[i]), sp.name, sp.badType, sp.kind == kOptString)
+	case kOptFloat:
+		return d.numField(int(d.t.slot[i]), sp.name)
+	case kTime:
+		return d.timeField(sp.tm(l), sp.name)
+	case kOptTime:
+		return d.nullTimeField(int(d.t.slot[i]), sp.name)
+	case kRaw:
+		return d.rawField(sp.raw(l), sp.name)
+	case kH3:
+		return d.h3Field(l)
+	case kLocation:
+		return d.location(l)
+	case kObject:
+		return d.object(i, l)
+	}
+	return fmt.Errorf("record: field %s of unknown kind %d", sp.name, sp.kind)
+}
+
+// strField decodes a string (or null) into string slot i. null clears an
+// optional field and, as in encoding/json, leaves a plain one unchanged.
+func (d *decoder) strField(i int, field, badType string, opt bool) error {
 	start := d.pos
 	switch d.peek() {
 	case '"':
@@ -298,7 +203,7 @@ func (d *decoder) strField(i int, field, badType string) error {
 		if !d.literal("null") {
 			return d.syntaxAt(field, start)
 		}
-		if i >= nPlain {
+		if opt {
 			d.strSet &^= 1 << i
 		}
 		return nil
@@ -548,7 +453,7 @@ func (d *decoder) location(l *Location) error {
 			return d.syntaxAt("location", start)
 		}
 		l.HasPosition, l.Longitude, l.Latitude = false, 0, 0
-		d.fSet &^= 1 << fAltitude
+		d.fSet &^= 1 << d.t.altitude
 		return nil
 	case '{':
 	default:
@@ -630,10 +535,10 @@ func (d *decoder) location(l *Location) error {
 	l.HasPosition = true
 	l.Longitude, l.Latitude = coords[0], coords[1]
 	if n == 3 {
-		d.fs[fAltitude] = coords[2]
-		d.fSet |= 1 << fAltitude
+		d.fs[d.t.altitude] = coords[2]
+		d.fSet |= 1 << d.t.altitude
 	} else {
-		d.fSet &^= 1 << fAltitude
+		d.fSet &^= 1 << d.t.altitude
 	}
 	return nil
 }
@@ -702,15 +607,18 @@ func (d *decoder) coordinates(dst *[3]float64) (int, error) {
 }
 
 // address decodes inferred_address {city, province, country_code}.
-func (d *decoder) address() error {
-	const field = "inferred_address"
+// object decodes the object field i (inferred_address): its members are the
+// fields named "<name>.<member>" in the table; other members are skipped.
+func (d *decoder) object(i int, l *Location) error {
+	field := d.t.specs[i].name
+	members := d.t.members[i]
 	start := d.pos
 	switch d.peek() {
 	case 'n':
 		if !d.literal("null") {
 			return d.syntaxAt(field, start)
 		}
-		d.strSet &^= 1<<sCity | 1<<sProvince | 1<<sCountryCode
+		d.strSet &^= d.t.memberOf[i]
 		return nil
 	case '{':
 	default:
@@ -738,17 +646,10 @@ func (d *decoder) address() error {
 		d.pos++
 		d.ws()
 		var err error
-		switch string(key) {
-		case "city":
-			err = d.strField(sCity, "inferred_address.city", ReasonBadType)
-		case "province":
-			err = d.strField(sProvince, "inferred_address.province", ReasonBadType)
-		case "country_code":
-			err = d.strField(sCountryCode, "inferred_address.country_code", ReasonBadType)
-		default:
-			if !d.skip(0) {
-				err = d.syntax(field)
-			}
+		if m := members.lookup(key); m >= 0 {
+			err = d.value(m, l)
+		} else if !d.skip(0) {
+			err = d.syntax(field)
 		}
 		if err != nil {
 			return err
@@ -786,46 +687,39 @@ func (d *decoder) finish(l *Location) {
 	if a := d.arena(); len(a) > 0 {
 		all = string(a)
 	}
-	plain := [nPlain]*string{&l.ID, &l.FleetID, &l.ConnectionID, &l.SourceName, &l.SourceID, &l.SourceDataHash}
-	for i, p := range plain {
-		if d.strSet&(1<<i) != 0 {
-			sp := d.strs[i]
-			*p = all[sp.off : sp.off+sp.n]
+	t := d.t
+	at := func(i int16) unsafe.Pointer { return unsafe.Add(unsafe.Pointer(l), t.off[i]) }
+	var b *boxes
+	for m := d.strSet; m != 0; m &= m - 1 {
+		slot := bits.TrailingZeros32(m)
+		i := t.bySlot[0][slot]
+		s := d.strs[slot]
+		if t.specs[i].kind == kString {
+			*(*string)(at(i)) = all[s.off : s.off+s.n]
+			continue
 		}
+		if b == nil {
+			b = new(boxes)
+		}
+		j := t.box[i]
+		b.s[j] = all[s.off : s.off+s.n]
+		*(**string)(at(i)) = &b.s[j]
 	}
-	if d.strSet>>nPlain == 0 && d.fSet == 0 && d.tSet == 0 {
+	if d.fSet == 0 && d.tSet == 0 {
 		return
 	}
-	b := new(boxes)
-	ptrs := [nStr - nPlain]**string{
-		&l.FleetRef, &l.TspID, &l.TspSlug, &l.ExecutionID, &l.ScheduleID, &l.VehicleID,
-		&l.DriverID, &l.CoDriverID, &l.SourceDriverID, &l.SourceVehicleID, &l.SourceCoDriverID,
-		&l.InferredCity, &l.InferredProvince, &l.InferredCountryCode,
-		&l.SpeedUnit, &l.OdometerUnit, &l.FuelValueUnit, &l.OilPressureUnit, &l.CoolantTemperatureUnit,
+	if b == nil {
+		b = new(boxes)
 	}
-	for j, p := range ptrs {
-		if d.strSet&(1<<(j+nPlain)) != 0 {
-			sp := d.strs[j+nPlain]
-			b.s[j] = all[sp.off : sp.off+sp.n]
-			*p = &b.s[j]
-		}
+	for m := d.fSet; m != 0; m &= m - 1 {
+		slot := bits.TrailingZeros32(m)
+		b.f[slot] = d.fs[slot]
+		*(**float64)(at(t.bySlot[1][slot])) = &b.f[slot]
 	}
-	fptrs := [nFloat]**float64{
-		&l.Speed, &l.Odometer, &l.FuelLevel, &l.FuelValue, &l.EngineHours,
-		&l.OilPressure, &l.CoolantTemperature, &l.Altitude,
-	}
-	for i, p := range fptrs {
-		if d.fSet&(1<<i) != 0 {
-			b.f[i] = d.fs[i]
-			*p = &b.f[i]
-		}
-	}
-	tptrs := [nTime]**time.Time{&l.DeletedAt, &l.OccurredAt}
-	for i, p := range tptrs {
-		if d.tSet&(1<<i) != 0 {
-			b.t[i] = d.ts[i]
-			*p = &b.t[i]
-		}
+	for m := d.tSet; m != 0; m &= m - 1 {
+		slot := bits.TrailingZeros32(m)
+		b.t[slot] = d.ts[slot]
+		*(**time.Time)(at(t.bySlot[2][slot])) = &b.t[slot]
 	}
 }
 
