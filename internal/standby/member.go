@@ -74,13 +74,15 @@ type Member struct {
 
 	wake     chan struct{} // a term ended: Run looks at m.ended
 	joinedCh chan struct{} // closed when joined turns true
+	fatal    chan error    // a group error no retry fixes (groupErrors)
 
-	mu     sync.Mutex
-	ctx    context.Context                 // Run's context, the parent of every term's
-	active func(ctx context.Context) error // what a term runs
-	cur    *term                           // the running term, nil while standing by
-	ended  []*term                         // terms that returned, for Run to judge
-	joined bool                            // the group has answered: assigned or revoked once
+	mu       sync.Mutex
+	ctx      context.Context                 // Run's context, the parent of every term's
+	active   func(ctx context.Context) error // what a term runs
+	cur      *term                           // the running term, nil while standing by
+	ended    []*term                         // terms that returned, for Run to judge
+	joined   bool                            // the group has answered: assigned or revoked once
+	groupErr error                           // the last error of the group's management, until an assignment
 }
 
 // New checks cfg and fills its defaults.
@@ -106,14 +108,17 @@ func New(cfg Config) (*Member, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Member{cfg: cfg, log: cfg.Logger.With("group", cfg.Group), wake: make(chan struct{}, 1), joinedCh: make(chan struct{})}, nil
+	return &Member{cfg: cfg, log: cfg.Logger.With("group", cfg.Group), wake: make(chan struct{}, 1), joinedCh: make(chan struct{}), fatal: make(chan error, 1)}, nil
 }
 
 // Active reports whether a term runs: this replica holds the assignment.
 func (m *Member) Active() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.cur != nil
+	// A run being ended (its assignment revoked or lost) is not active
+	// any more, although it may take up to SHUTDOWN_GRACE to return: the
+	// group may already have given the partition to another member.
+	return m.cur != nil && !m.cur.stopped
 }
 
 // Joined returns a channel that is closed once the group has answered this
@@ -135,10 +140,16 @@ func (m *Member) Ready() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {
+	case m.cur != nil && m.cur.stopped:
+		return errors.New("standby: assignment ended; ending the active run")
 	case m.cur != nil:
 		return nil
+	case !m.joined && m.groupErr != nil:
+		return fmt.Errorf("standby: joining consumer group %q: %w", m.cfg.Group, m.groupErr)
 	case !m.joined:
 		return fmt.Errorf("standby: joining consumer group %q", m.cfg.Group)
+	case m.groupErr != nil:
+		return fmt.Errorf("%w (the group's last error: %v)", ErrStandby, m.groupErr)
 	}
 	return ErrStandby
 }
@@ -181,6 +192,7 @@ func (m *Member) session(ctx context.Context) (rejoin bool, err error) {
 		kgo.OnPartitionsAssigned(m.assigned),
 		kgo.OnPartitionsRevoked(m.revoked),
 		kgo.OnPartitionsLost(m.lost),
+		kgo.WithHooks(groupErrors{m}),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -205,6 +217,12 @@ func (m *Member) session(ctx context.Context) (rejoin bool, err error) {
 				}
 			}
 			return false, nil
+		case err := <-m.fatal:
+			// No retry helps (ACLs, the session timeout, credentials):
+			// say so and stop, rather than wait as a standby for ever.
+			m.stop("the consumer group refused this member")
+			m.leave(cl)
+			return false, fmt.Errorf("standby: consumer group %q: %w (check the ACLs on the group and the checkpoint topic, and the broker's group.min/max.session.timeout.ms)", m.cfg.Group, err)
 		case <-m.wake:
 			for _, t := range m.takeEnded() {
 				switch {
@@ -250,6 +268,7 @@ func (m *Member) assigned(_ context.Context, _ *kgo.Client, parts map[string][]i
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.join()
+	m.groupErr = nil
 	if !slices.Contains(parts[m.cfg.Topic], 0) || m.cur != nil || m.ctx.Err() != nil {
 		return
 	}
