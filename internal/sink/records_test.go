@@ -49,7 +49,7 @@ func TestRecordsHeaders(t *testing.T) {
 			}
 		}
 	}
-	if dl := recs[len(b.Events)]; dl.Topic != "t.dlq" || len(dl.Headers) != 5 {
+	if dl := recs[len(b.Events)]; dl.Topic != "t.dlq" || len(dl.Headers) != 9 {
 		t.Fatalf("dead letter record %+v", dl)
 	}
 }
