@@ -47,6 +47,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/catena-bridge/catena-bridge/scripts/benchenv"
 )
 
 func main() {
@@ -116,7 +118,7 @@ func bench(args []string) error {
 	api := "http://" + simAddr
 	sim := exec.Command(o.bin, "sim", "--addr", simAddr, "--seed", "11", "--fleets", strconv.Itoa(o.fleets),
 		"--vehicles", strconv.Itoa(o.vehicles), "--report-interval", "1m")
-	sim.Env = cleanEnv()
+	sim.Env = benchenv.Clean("GOMAXPROCS")
 	simLog, err := os.Create(filepath.Join(o.dir, "sim.log"))
 	if err != nil {
 		return err

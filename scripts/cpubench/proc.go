@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/catena-bridge/catena-bridge/scripts/benchenv"
 )
 
 // run is one child process the benchmark measured.
@@ -36,7 +38,7 @@ func runChild(bin string, args, env []string, admin, logPath string) (*run, erro
 	defer f.Close()
 	var out bytes.Buffer
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(cleanEnv(), env...)
+	cmd.Env = append(benchenv.Clean("GOMAXPROCS"), env...)
 	cmd.Stdout, cmd.Stderr = &out, f
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -112,25 +114,6 @@ func vmHWM(pid int) int64 {
 		}
 	}
 	return 0
-}
-
-func cleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		drop := false
-		for _, p := range []string{"CATENA_", "KAFKA_", "SCHEMA_REGISTRY_", "FLEET_", "BACKFILL_", "POLL_", "SWEEP_",
-			"LOOKBACK", "GAP_", "ADMIN_", "LOG_", "SHUTDOWN_", "H3_", "SIM_", "GOMAXPROCS"} {
-			if strings.HasPrefix(k, p) {
-				drop = true
-				break
-			}
-		}
-		if !drop {
-			out = append(out, kv)
-		}
-	}
-	return out
 }
 
 var scrapeClient = &http.Client{Timeout: time.Second}

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/catena-bridge/catena-bridge/scripts/benchenv"
 )
 
 // proc is a catena-bridge process the benchmark started.
@@ -48,7 +50,7 @@ func startProc(name, bin string, args, env []string, admin, logPath string) (*pr
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(cleanEnv(), env...)
+	cmd.Env = append(benchenv.Clean(), env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	// Its own process group: a Ctrl-C of the benchmark does not reach it
 	// before the benchmark decides how to stop it.
@@ -276,28 +278,6 @@ func readLog(path string) []logLine {
 		delete(m, "level")
 		delete(m, "msg")
 		out = append(out, l)
-	}
-	return out
-}
-
-// cleanEnv is this process's environment without the settings of the bridge
-// and the simulator: a FLEET_IDS or SCHEMA_REGISTRY_URL of the caller's shell
-// must not change what is measured.
-func cleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		drop := false
-		for _, p := range []string{"CATENA_", "KAFKA_", "SCHEMA_REGISTRY_", "FLEET_", "BACKFILL_", "POLL_", "SWEEP_",
-			"LOOKBACK", "GAP_", "ADMIN_", "LOG_", "SHUTDOWN_", "H3_", "SIM_"} {
-			if strings.HasPrefix(k, p) {
-				drop = true
-				break
-			}
-		}
-		if !drop {
-			out = append(out, kv)
-		}
 	}
 	return out
 }

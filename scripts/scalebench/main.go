@@ -54,6 +54,7 @@ import (
 	"github.com/catena-bridge/catena-bridge/internal/catenasim"
 	"github.com/catena-bridge/catena-bridge/internal/sink"
 	"github.com/catena-bridge/catena-bridge/internal/verify"
+	"github.com/catena-bridge/catena-bridge/scripts/benchenv"
 )
 
 type options struct {
@@ -512,7 +513,7 @@ func startBridge(bin string, env []string, logPath string) (*bridge, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "run")
-	cmd.Env = append(cleanEnv(), env...)
+	cmd.Env = append(benchenv.Clean("WEBHOOK_"), env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a Ctrl-C reaches it through terminate, not the terminal
 	p := &bridge{cmd: cmd, done: make(chan struct{}), start: time.Now()}
@@ -583,18 +584,4 @@ func (p *bridge) kill() {
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	}
-}
-
-// cleanEnv is this process's environment without the bridge's settings, so
-// a developer's shell does not change the run.
-func cleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !slices.ContainsFunc([]string{"CATENA_", "KAFKA_", "SCHEMA_REGISTRY_", "FLEET_", "BACKFILL_", "POLL_", "SWEEP_",
-			"LOOKBACK", "GAP_", "ADMIN_", "LOG_", "SHUTDOWN_", "H3_", "SIM_", "WEBHOOK_"}, func(p string) bool { return strings.HasPrefix(k, p) }) {
-			out = append(out, kv)
-		}
-	}
-	return out
 }

@@ -50,6 +50,7 @@ import (
 	"github.com/catena-bridge/catena-bridge/internal/record"
 	"github.com/catena-bridge/catena-bridge/internal/sink"
 	"github.com/catena-bridge/catena-bridge/schemas"
+	"github.com/catena-bridge/catena-bridge/scripts/benchenv"
 )
 
 type options struct {
@@ -169,7 +170,7 @@ func run(ctx context.Context, o *options) (err error) {
 		"KAFKA_BROKERS=" + o.brokers, "KAFKA_TOPIC=" + topic, "KAFKA_PARTITIONS=3",
 		"SCHEMA_REGISTRY_URL=" + registry.URL(), "ADMIN_ADDR=off", "LOG_LEVEL=info",
 	}
-	if err := runCmd(ctx, filepath.Join(work, "backfill.log"), 5*time.Minute, cleanEnv(env), bin,
+	if err := runCmd(ctx, filepath.Join(work, "backfill.log"), 5*time.Minute, append(benchenv.Clean("WEBHOOK_"), env...), bin,
 		"backfill", "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339)); err != nil {
 		return fmt.Errorf("backfill: %w", err)
 	}
@@ -475,17 +476,4 @@ func exampleDir() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-// cleanEnv is the environment without the bridge's own settings, plus env.
-func cleanEnv(env []string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !slices.ContainsFunc([]string{"CATENA_", "KAFKA_", "SCHEMA_REGISTRY_", "FLEET_", "BACKFILL_", "POLL_", "SWEEP_",
-			"LOOKBACK", "GAP_", "ADMIN_", "LOG_", "SHUTDOWN_", "H3_", "SIM_", "WEBHOOK_"}, func(p string) bool { return strings.HasPrefix(k, p) }) {
-			out = append(out, kv)
-		}
-	}
-	return append(out, env...)
 }
