@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"github.com/catena-bridge/catena-bridge/internal/catena"
 	"log/slog"
 	"slices"
 	"strings"
@@ -11,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
+	"github.com/catena-bridge/catena-bridge/internal/catena"
 	"github.com/catena-bridge/catena-bridge/internal/dedup"
 	"github.com/catena-bridge/catena-bridge/internal/ledger"
 	"github.com/catena-bridge/catena-bridge/internal/sink"
@@ -72,7 +74,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.m.uncovered.Store(&uncovered)
 	defer p.m.uncovered.Store(nil)
 
-	l := &live{p: p, st: st, prefix: prefix, log: log, job: want.Job, pushes: make(chan *pushReq, 64)}
+	l := &live{p: p, st: st, prefix: prefix, log: log, job: want.Job, pushes: make(chan *pushReq, 64),
+		order: semaphore.NewWeighted(1), inflight: semaphore.NewWeighted(maxInflight)}
 	l.view.Store(j.view)
 	l.absorb(j.view, j.released, p.cfg.Now().UTC())
 
@@ -184,13 +187,21 @@ type live struct {
 
 	// order makes batches reach the committer in the order their
 	// checkpoints were computed, so a vehicle's checkpoint in the compacted
-	// topic never moves back when the poll and the sweep race.
-	order sync.Mutex
-	// inflight is held (read) from marking a page's ids to submitting the
-	// page, and (write) to submit a sweep mark: the mark then commits after
-	// every page that claimed ids before it, so a crash cannot leave an id
-	// claimed, never committed, and behind where the next sweep starts.
-	inflight sync.RWMutex
+	// topic never moves back when the poll and the sweep race. Weight 1.
+	order *semaphore.Weighted
+	// inflight is held (weight 1) from marking a page's ids to submitting
+	// the page, and (all of it, maxInflight) to submit a sweep mark: the
+	// mark then commits after every page that claimed ids before it, so a
+	// crash cannot leave an id claimed, never committed, and behind where
+	// the next sweep starts.
+	//
+	// Both are held across the hand-over to the committer, which waits
+	// while a commit is under way. They are semaphores, not sync mutexes,
+	// because a goroutine waiting for a semaphore waits on a channel, which
+	// testing/synctest counts as durably blocked: a waiter on a sync.Mutex
+	// it does not, and the tests' fake clock would stop while a commit
+	// waits for it (a retry's backoff).
+	inflight *semaphore.Weighted
 
 	// firstPoll is set while the first poll of a scope's first start
 	// publishes its snapshot (only the poll loop reads and writes it).
@@ -328,4 +339,13 @@ func (l *live) loop(ctx context.Context, firstStart bool) error {
 		return sweepResult(<-sweepDone)
 	}
 	return nil
+}
+
+// maxInflight is the size of live.inflight: more than the pages that can
+// ever be in flight at once (Concurrency vehicles, the poll, the pushes).
+const maxInflight = 1 << 30
+
+// lock acquires n of s, waiting as long as it takes (as sync.Mutex.Lock).
+func lock(s *semaphore.Weighted, n int64) {
+	_ = s.Acquire(context.Background(), n) // never fails: the context never ends
 }

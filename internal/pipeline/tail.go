@@ -21,7 +21,7 @@ import (
 // stage runs decoded records through the stages and commits them. fleet is
 // the fleet of the vehicle whose history they are ("" for the snapshot).
 func (l *live) stage(ctx context.Context, mode string, items []decoded, ingestedAt time.Time, gap *gapStep, fleet string) (*page, error) {
-	l.inflight.RLock()
+	lock(l.inflight, 1)
 	own := owner{view: l.view.Load(), fleet: fleet}
 	var mk marker = l.st
 	if mode == "live" || mode == "push" {
@@ -66,7 +66,7 @@ func (l *live) stage(ctx context.Context, mode string, items []decoded, ingested
 		out.published = slices.DeleteFunc(out.published, func(p published) bool { return p.elsewhere })
 	}
 	req, err := l.submit(ctx, out, gap)
-	l.inflight.RUnlock()
+	l.inflight.Release(1)
 	if err == nil && req != nil {
 		err = l.c.wait(req)
 	}
@@ -80,8 +80,8 @@ func (l *live) stage(ctx context.Context, mode string, items []decoded, ingested
 // submit adds the checkpoints of the vehicles a page moves and hands the page
 // to the committer; nil when there is nothing to commit.
 func (l *live) submit(ctx context.Context, out *page, gap *gapStep) (*commitReq, error) {
-	l.order.Lock()
-	defer l.order.Unlock()
+	lock(l.order, 1)
+	defer l.order.Release(1)
 	out.batch.Checkpoints = append(out.batch.Checkpoints, l.st.advance(l.prefix, out.published, gap, out.maxStep, out.pushed, out.holes)...)
 	if size(&out.batch) == 0 {
 		return nil, nil
@@ -269,14 +269,14 @@ func (l *live) gapFailed(ctx context.Context, vehicle string, g gapProgress, err
 // commitState commits the checkpoint cp computes (nothing when it returns
 // nil), in order with the pages' checkpoints.
 func (l *live) commitState(ctx context.Context, cp func() *sink.Checkpoint) error {
-	l.order.Lock()
+	lock(l.order, 1)
 	c := cp()
 	var req *commitReq
 	var err error
 	if c != nil {
 		req, err = l.c.submit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{*c}})
 	}
-	l.order.Unlock()
+	l.order.Release(1)
 	if err == nil && req != nil {
 		err = l.c.wait(req)
 	}
@@ -379,9 +379,9 @@ func (l *live) sweep(ctx context.Context, vehicles []string) error {
 		mark.FullAt = now
 	}
 	l.releasedMu.Unlock()
-	l.inflight.Lock()
+	lock(l.inflight, maxInflight)
 	req, err := l.c.submit(commitCtx(ctx), &sink.Batch{Checkpoints: []sink.Checkpoint{checkpoint(l.prefix+"sweep", mark)}})
-	l.inflight.Unlock()
+	l.inflight.Release(maxInflight)
 	if err == nil {
 		err = l.c.wait(req)
 	}
