@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -39,19 +40,22 @@ import (
 // HTTP, Kafka (kfake in-process, or the broker in KAFKA_BROKERS) and a
 // Schema Registry (srfake).
 type harness struct {
-	t        testing.TB
-	sim      *catenasim.Server
-	clock    *catenasim.ManualClock
-	apiURL   string
-	brokers  []string
-	topic    string
-	registry *srfake.Registry
-	sinkCfg  sink.Config
-	client   *catena.Client
-	sink     *sink.Sink
-	pipe     *pipeline.Pipeline
-	metrics  *pipeline.Metrics
-	logs     *logBuffer
+	t           testing.TB
+	sim         *catenasim.Server
+	clock       *catenasim.ManualClock
+	apiURL      string
+	brokers     []string
+	net         *network  // the test's in-memory network: the API, the registry and kfake
+	dial        []kgo.Opt // a Kafka client's options to reach brokers: seed brokers and, with kfake, the network's dialer
+	topic       string
+	registry    *srfake.Registry
+	registryURL string
+	sinkCfg     sink.Config
+	client      *catena.Client
+	sink        *sink.Sink
+	pipe        *pipeline.Pipeline
+	metrics     *pipeline.Metrics
+	logs        *logBuffer
 
 	now             catenasim.Clock                                                    // the simulator's and the bridge's clock: h.clock unless the test gave one
 	apiDown         atomic.Bool                                                        // the API answers 503 to everything while set
@@ -64,20 +68,25 @@ type harness struct {
 	answer          atomic.Pointer[func(r *http.Request) int]                          // the API answers this status (0: as usual), with an error body
 	vehicleList     atomic.Pointer[func(items []json.RawMessage) []json.RawMessage]    // the API's vehicle list, edited
 	rewrite         atomic.Pointer[func(latest bool, item map[string]json.RawMessage)] // the API serves location items edited by it
+	rawOnce         sync.Once
+	raw             *catena.Client                        // rawHistory's client of the simulator itself
+	onRequest       atomic.Pointer[func(r *http.Request)] // sees every API request first
 }
 
 // brokers returns KAFKA_BROKERS, or the address of a new in-process kfake
-// cluster.
-func brokers(t testing.TB) []string {
+// cluster on n; dial is what a Kafka client needs to reach them.
+func brokers(t testing.TB, n *network) (addrs []string, dial []kgo.Opt) {
 	if env := os.Getenv("KAFKA_BROKERS"); env != "" {
-		return strings.Split(env, ",")
+		addrs = strings.Split(env, ",")
+		return addrs, []kgo.Opt{kgo.SeedBrokers(addrs...)}
 	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(9092), kfake.ListenFn(n.Listen))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return c.ListenAddrs()
+	addrs = c.ListenAddrs()
+	return addrs, []kgo.Opt{kgo.SeedBrokers(addrs...), kgo.Dialer(n.DialContext)}
 }
 
 var nonTopic = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
@@ -90,7 +99,11 @@ func uniqueTopic(t testing.TB) string {
 
 func newHarness(t testing.TB, simCfg catenasim.Config, start time.Time, tune func(*pipeline.Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: catenasim.NewManualClock(start), brokers: brokers(t), topic: uniqueTopic(t), now: simCfg.Clock}
+	h := &harness{t: t, clock: catenasim.NewManualClock(start), net: &network{}, topic: uniqueTopic(t), now: simCfg.Clock}
+	h.brokers, h.dial = brokers(t, h.net)
+	if simCfg.PushClient == nil {
+		simCfg.PushClient = h.net.client(t)
+	}
 	if h.now == nil {
 		// The bridge's clock is the simulator's, which the test moves.
 		simCfg.Clock, h.now = h.clock, h.clock
@@ -100,7 +113,10 @@ func newHarness(t testing.TB, simCfg catenasim.Config, start time.Time, tune fun
 		t.Fatal(err)
 	}
 	h.sim = sim
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h.apiURL = h.net.serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f := h.onRequest.Load(); f != nil {
+			(*f)(r)
+		}
 		if r.URL.Query().Get("cursor") != "" && h.refuseCursors.Add(-1) >= 0 {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
@@ -153,18 +169,11 @@ func newHarness(t testing.TB, simCfg catenasim.Config, start time.Time, tune fun
 			}
 			rec := httptest.NewRecorder()
 			sim.ServeHTTP(rec, r)
-			var env map[string]json.RawMessage
-			if rec.Code == 200 && json.Unmarshal(rec.Body.Bytes(), &env) == nil {
-				var items []json.RawMessage
-				json.Unmarshal(env["items"], &items)
+			if items, tail, ok := splitItems(rec.Body.Bytes()); rec.Code == 200 && ok {
 				kept := []json.RawMessage{}
 				for _, it := range items {
-					var x struct {
-						VehicleID  string    `json:"vehicle_id"`
-						OccurredAt time.Time `json:"occurred_at"`
-					}
-					json.Unmarshal(it, &x)
-					if !(*f)(x.VehicleID, x.OccurredAt) {
+					at, _ := time.Parse(time.RFC3339Nano, wireString(it, "occurred_at"))
+					if !(*f)(wireString(it, "vehicle_id"), at) {
 						if rw := h.rewrite.Load(); rw != nil {
 							var m map[string]json.RawMessage
 							json.Unmarshal(it, &m)
@@ -174,8 +183,8 @@ func newHarness(t testing.TB, simCfg catenasim.Config, start time.Time, tune fun
 						kept = append(kept, it)
 					}
 				}
-				env["items"], _ = json.Marshal(kept)
-				b, _ := json.Marshal(env)
+				b := append([]byte(itemsPrefix), joinArray(kept)[1:]...)
+				b = append(b, tail...)
 				for k, v := range rec.Header() {
 					w.Header()[k] = v
 				}
@@ -193,13 +202,24 @@ func newHarness(t testing.TB, simCfg catenasim.Config, start time.Time, tune fun
 		}
 		sim.ServeHTTP(w, r)
 	}))
-	t.Cleanup(api.Close)
-	h.apiURL = api.URL
-	h.registry = srfake.New()
-	t.Cleanup(h.registry.Close)
-	h.sinkCfg = sink.Config{Brokers: h.brokers, Topic: h.topic, Partitions: 6, TransactionTimeout: 20 * time.Second}
+	h.registry = srfake.NewRegistry()
+	h.registryURL = h.net.serve(t, h.registry.Handler())
+	h.sinkCfg = sink.Config{Brokers: h.brokers, Topic: h.topic, Partitions: 6, TransactionTimeout: 20 * time.Second, ExtraOpts: h.dial[1:]}
 	h.start(tune)
 	return h
+}
+
+// cancelAtPage calls cancel when the API receives the n-th request for a
+// page of history: a backfill stops part-way, at a point that depends on
+// its requests, not on timing.
+func (h *harness) cancelAtPage(n int, cancel func()) {
+	var seen atomic.Int64
+	f := func(r *http.Request) {
+		if strings.Contains(r.URL.Path, "vehicle-locations") && r.URL.Query().Get("only_latest") == "false" && seen.Add(1) == int64(n) {
+			cancel()
+		}
+	}
+	h.onRequest.Store(&f)
 }
 
 // start wires a new bridge process (client, sink, pipeline) against the same
@@ -229,7 +249,7 @@ func (h *harness) process(txnID string, tune func(*pipeline.Config)) *process {
 		APIURL: h.apiURL, TokenURL: h.apiURL + "/realms/catena/protocol/openid-connect/token",
 		ClientID: "demo", ClientSecret: "demo",
 		RetryInitialInterval: 10 * time.Millisecond, RetryMaxInterval: 100 * time.Millisecond, RetryMaxElapsed: cmp.Or(h.retryMaxElapsed, time.Minute),
-		RateLimit: h.rateLimit, Observer: m,
+		RateLimit: h.rateLimit, Observer: m, HTTPClient: h.net.client(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +278,7 @@ func (h *harness) process(txnID string, tune func(*pipeline.Config)) *process {
 	if err := s.EnsureTopics(ctx); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := sr.NewClient(sr.URLs(h.registry.URL()))
+	reg, err := sr.NewClient(sr.URLs(h.registryURL), sr.HTTPClient(h.net.client(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,4 +408,75 @@ func (h *harness) serveDescending(w http.ResponseWriter, r *http.Request, sim ht
 	b, _ := json.Marshal(map[string]any{"items": page, "total": len(all), "next_page": next})
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(b)
+}
+
+// wireString returns the string value of key in a simulator's location
+// item, "" if it has none. The simulator writes compact JSON, so a search
+// finds it: a decode of every item would cost most of a live test's CPU.
+func wireString(item []byte, key string) string {
+	k := `"` + key + `":"`
+	i := bytes.Index(item, []byte(k))
+	if i < 0 {
+		return ""
+	}
+	v := item[i+len(k):]
+	if j := bytes.IndexByte(v, '"'); j >= 0 {
+		return string(v[:j])
+	}
+	return ""
+}
+
+// joinArray writes a JSON array of compact values, without encoding/json's
+// second pass over each.
+func joinArray(vals []json.RawMessage) json.RawMessage {
+	b := []byte{'['}
+	for i, v := range vals {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, v...)
+	}
+	return append(b, ']')
+}
+
+// itemsPrefix is how the simulator begins every page.
+const itemsPrefix = `{"items":[`
+
+// splitItems cuts a simulator's page into its items and what follows the
+// items array (the rest of the envelope), by brackets and strings: the
+// simulator writes compact JSON, items first. ok is false for any other
+// body.
+func splitItems(body []byte) (items []json.RawMessage, tail []byte, ok bool) {
+	if !bytes.HasPrefix(body, []byte(itemsPrefix)) {
+		return nil, nil, false
+	}
+	depth, start, inStr := 0, len(itemsPrefix), false
+	for i := start; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case inStr:
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inStr = false
+			}
+		case c == '"':
+			inStr = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth == 0 { // the items array's own ']'
+				if i > start {
+					items = append(items, body[start:i])
+				}
+				return items, body[i+1:], c == ']'
+			}
+			depth--
+		case c == ',' && depth == 0:
+			items = append(items, body[start:i])
+			start = i + 1
+		}
+	}
+	return nil, nil, false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -70,81 +71,82 @@ func checkOnce(t *testing.T, h *harness, from, to time.Time) {
 // having moved on), and run once more after it finished, it publishes each
 // record once and the last run publishes nothing.
 func TestBackfillOpenEndRerun(t *testing.T) {
-	h := newHarness(t, clean(2, 3), t0, nil)
-	from := t0.Add(-4 * time.Hour)
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		for h.metrics.Counts().Pages < 4 {
-			time.Sleep(time.Millisecond) // polls a counter; no timing assumption
+	bubble(t, func(t *testing.T) {
+		h := newHarness(t, clean(2, 3), t0, nil)
+		from := t0.Add(-4 * time.Hour)
+		ctx, cancel := context.WithCancel(t.Context())
+		h.cancelAtPage(5, cancel)
+		if _, err := h.pipe.Backfill(ctx, from, time.Time{}); err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("stopped backfill: %v", err)
 		}
-		cancel()
-	}()
-	if _, err := h.pipe.Backfill(ctx, from, time.Time{}); err != nil && !errors.Is(err, context.Canceled) {
-		t.Fatalf("stopped backfill: %v", err)
-	}
-	for run := range 2 {
-		h.clock.Set(t0.Add(time.Duration(run+1) * 10 * time.Minute)) // "now" moves on between runs
-		h.start(nil)
-		res, err := h.pipe.Backfill(context.Background(), from, time.Time{})
-		if err != nil {
-			t.Fatal(err)
+		for run := range 2 {
+			h.clock.Set(t0.Add(time.Duration(run+1) * 10 * time.Minute)) // "now" moves on between runs
+			h.start(nil)
+			res, err := h.pipe.Backfill(context.Background(), from, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.To.Equal(t0) {
+				t.Errorf("run %d: the job's end is %s, want the first run's now, %s", run+2, res.To, t0)
+			}
+			if run == 1 && (!res.AlreadyComplete || h.metrics.Counts().Fetched != 0) {
+				t.Errorf("run 3 of a finished job: already complete %v, fetched %d; want true, 0", res.AlreadyComplete, h.metrics.Counts().Fetched)
+			}
 		}
-		if !res.To.Equal(t0) {
-			t.Errorf("run %d: the job's end is %s, want the first run's now, %s", run+2, res.To, t0)
-		}
-		if run == 1 && (!res.AlreadyComplete || h.metrics.Counts().Fetched != 0) {
-			t.Errorf("run 3 of a finished job: already complete %v, fetched %d; want true, 0", res.AlreadyComplete, h.metrics.Counts().Fetched)
-		}
-	}
-	checkOnce(t, h, from, t0)
+		checkOnce(t, h, from, t0)
+	})
 }
 
 // TestBackfillOverlap: two backfills with overlapping ranges, then the first
 // again, then one inside both: each record once, and the ones inside publish
 // nothing.
 func TestBackfillOverlap(t *testing.T) {
-	h := newHarness(t, clean(2, 3), t0, nil)
-	a := [2]time.Time{t0.Add(-8 * time.Hour), t0.Add(-2 * time.Hour)}
-	b := [2]time.Time{t0.Add(-6 * time.Hour), t0}
-	inside := [2]time.Time{t0.Add(-7 * time.Hour), t0.Add(-time.Hour)}
-	for i, r := range [][2]time.Time{a, b, a, inside} {
-		h.start(nil)
-		res, err := h.pipe.Backfill(context.Background(), r[0], r[1])
-		if err != nil {
-			t.Fatalf("backfill %d: %v", i+1, err)
+	bubble(t, func(t *testing.T) {
+		h := newHarness(t, clean(2, 3), t0, nil)
+		a := [2]time.Time{t0.Add(-8 * time.Hour), t0.Add(-2 * time.Hour)}
+		b := [2]time.Time{t0.Add(-6 * time.Hour), t0}
+		inside := [2]time.Time{t0.Add(-7 * time.Hour), t0.Add(-time.Hour)}
+		for i, r := range [][2]time.Time{a, b, a, inside} {
+			h.start(nil)
+			res, err := h.pipe.Backfill(context.Background(), r[0], r[1])
+			if err != nil {
+				t.Fatalf("backfill %d: %v", i+1, err)
+			}
+			c := h.metrics.Counts()
+			if i >= 2 && c.Published != 0 {
+				t.Errorf("backfill %d [%s, %s) published %d; its range was covered", i+1, r[0], r[1], c.Published)
+			}
+			if i == 1 && c.Elsewhere == 0 && c.Published > 0 {
+				t.Logf("backfill 2 fetched only its own part (%d records)", c.Fetched)
+			}
+			_ = res
 		}
-		c := h.metrics.Counts()
-		if i >= 2 && c.Published != 0 {
-			t.Errorf("backfill %d [%s, %s) published %d; its range was covered", i+1, r[0], r[1], c.Published)
-		}
-		if i == 1 && c.Elsewhere == 0 && c.Published > 0 {
-			t.Logf("backfill 2 fetched only its own part (%d records)", c.Fetched)
-		}
-		_ = res
-	}
-	checkOnce(t, h, a[0], t0)
+		checkOnce(t, h, a[0], t0)
+	})
 }
 
 // TestBackfillConcurrentOverlap: two overlapping backfills at the same time,
 // each its own process: each record once.
 func TestBackfillConcurrentOverlap(t *testing.T) {
-	h := newHarness(t, clean(2, 4), t0, nil)
-	ranges := [][2]time.Time{{t0.Add(-8 * time.Hour), t0.Add(-2 * time.Hour)}, {t0.Add(-6 * time.Hour), t0}}
-	var wg sync.WaitGroup
-	errs := make([]error, len(ranges))
-	for i, r := range ranges {
-		p := h.process("backfill-"+string(rune('a'+i)), nil)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = p.pipe.Backfill(context.Background(), r[0], r[1])
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
-	checkOnce(t, h, ranges[0][0], t0)
+	bubble(t, func(t *testing.T) {
+		h := newHarness(t, clean(2, 4), t0, nil)
+		ranges := [][2]time.Time{{t0.Add(-8 * time.Hour), t0.Add(-2 * time.Hour)}, {t0.Add(-6 * time.Hour), t0}}
+		var wg sync.WaitGroup
+		errs := make([]error, len(ranges))
+		for i, r := range ranges {
+			p := h.process("backfill-"+string(rune('a'+i)), nil)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = p.pipe.Backfill(context.Background(), r[0], r[1])
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		checkOnce(t, h, ranges[0][0], t0)
+	})
 }
 
 // TestBackfillBesideLiveTail: the live tail and a backfill over the same
@@ -154,53 +156,55 @@ func TestBackfillBesideLiveTail(t *testing.T) {
 	for _, tailFirst := range []bool{true, false} {
 		name := map[bool]string{true: "tail claims first", false: "backfill claims first"}[tailFirst]
 		t.Run(name, func(t *testing.T) {
-			tune := liveTune(100 * time.Millisecond)
-			h := newHarness(t, clean(2, 3), t0, tune)
-			tail := h.process("tail", tune)
-			bf := h.process("backfill", nil)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			tailErr := make(chan error, 1)
-			bfErr := make(chan error, 1)
-			backfill := func() {
-				_, err := bf.pipe.Backfill(context.Background(), t0.Add(-time.Hour), t0)
-				bfErr <- err
-			}
-			if tailFirst {
-				go func() { tailErr <- tail.pipe.Run(ctx) }()
-				waitCounter(t, func() float64 { return float64(tail.metrics.Counts().Pages) }, 1)
-				go backfill()
-			} else {
-				go backfill()
-				waitCounter(t, func() float64 { return float64(bf.metrics.Counts().Pages) }, 1)
-				go func() { tailErr <- tail.pipe.Run(ctx) }()
-			}
-			now := t0
-			for range 5 {
-				now = now.Add(time.Minute)
-				h.clock.Set(now)
-				waitCounter(t, func() float64 { return float64(tail.metrics.Counts().Pages) }, 2)
-			}
-			if err := <-bfErr; err != nil {
-				t.Fatal(err)
-			}
-			// Two sweeps: one began after the clock's last move.
-			waitCounter(t, func() float64 { return testutil.ToFloat64(tail.metrics.Sweeps) }, 2)
-			cancel()
-			if err := <-tailErr; err != nil {
-				t.Fatal(err)
-			}
-			checkOnce(t, h, t0.Add(-time.Hour), now)
-			tc, bc := tail.metrics.Counts(), bf.metrics.Counts()
-			t.Logf("tail published %d (left to the backfill %d), backfill published %d (left to the tail %d)",
-				tc.Published, tc.Elsewhere, bc.Published, bc.Elsewhere)
-			// The job that claimed second fetched only what the first
-			// left: the backfill the half hour before the tail's
-			// LOOKBACK, or the tail the minutes after the backfill's end.
-			second := map[bool]int64{true: bc.Published, false: tc.Published}[tailFirst]
-			if hour := int64(len(h.sim.Vehicles()) * 60); second >= hour/2+int64(len(h.sim.Vehicles())) {
-				t.Errorf("the job that claimed second published %d records; the hour holds %d, of which the first claim owns at least half", second, hour)
-			}
+			bubble(t, func(t *testing.T) {
+				tune := liveTune(100 * time.Millisecond)
+				h := newHarness(t, clean(2, 3), t0, tune)
+				tail := h.process("tail", tune)
+				bf := h.process("backfill", nil)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				tailErr := make(chan error, 1)
+				bfErr := make(chan error, 1)
+				backfill := func() {
+					_, err := bf.pipe.Backfill(context.Background(), t0.Add(-time.Hour), t0)
+					bfErr <- err
+				}
+				if tailFirst {
+					go func() { tailErr <- tail.pipe.Run(ctx) }()
+					waitCounter(t, func() float64 { return float64(tail.metrics.Counts().Pages) }, 1)
+					go backfill()
+				} else {
+					go backfill()
+					waitCounter(t, func() float64 { return float64(bf.metrics.Counts().Pages) }, 1)
+					go func() { tailErr <- tail.pipe.Run(ctx) }()
+				}
+				now := t0
+				for range 5 {
+					now = now.Add(time.Minute)
+					h.clock.Set(now)
+					waitCounter(t, func() float64 { return float64(tail.metrics.Counts().Pages) }, 2)
+				}
+				if err := <-bfErr; err != nil {
+					t.Fatal(err)
+				}
+				// Two sweeps: one began after the clock's last move.
+				waitCounter(t, func() float64 { return testutil.ToFloat64(tail.metrics.Sweeps) }, 2)
+				cancel()
+				if err := <-tailErr; err != nil {
+					t.Fatal(err)
+				}
+				checkOnce(t, h, t0.Add(-time.Hour), now)
+				tc, bc := tail.metrics.Counts(), bf.metrics.Counts()
+				t.Logf("tail published %d (left to the backfill %d), backfill published %d (left to the tail %d)",
+					tc.Published, tc.Elsewhere, bc.Published, bc.Elsewhere)
+				// The job that claimed second fetched only what the first
+				// left: the backfill the half hour before the tail's
+				// LOOKBACK, or the tail the minutes after the backfill's end.
+				second := map[bool]int64{true: bc.Published, false: tc.Published}[tailFirst]
+				if hour := int64(len(h.sim.Vehicles()) * 60); second >= hour/2+int64(len(h.sim.Vehicles())) {
+					t.Errorf("the job that claimed second published %d records; the hour holds %d, of which the first claim owns at least half", second, hour)
+				}
+			})
 		})
 	}
 }
@@ -210,51 +214,53 @@ func TestBackfillBesideLiveTail(t *testing.T) {
 // are older than the horizon), and the API refuses the saved cursor, so the
 // window is read again from its first page: nothing is published twice.
 func TestRunGapRetry(t *testing.T) {
-	tune := liveTune(50 * time.Millisecond)
-	h := newHarness(t, clean(1, 2), t0, tune)
-	h.retryMaxElapsed = 50 * time.Millisecond // a failing page fails the poll quickly
-	h.start(tune)
-	v := h.sim.Vehicles()[0].ID
-	silentFrom := t0.Add(2 * time.Minute)
-	hide := func(vid string, at time.Time) bool { return vid == v && !at.Before(silentFrom) }
-	h.hide.Store(&hide)
+	bubble(t, func(t *testing.T) {
+		tune := liveTune(50 * time.Millisecond)
+		h := newHarness(t, clean(1, 2), t0, tune)
+		h.retryMaxElapsed = 50 * time.Millisecond // a failing page fails the poll quickly
+		h.start(tune)
+		v := h.sim.Vehicles()[0].ID
+		silentFrom := t0.Add(2 * time.Minute)
+		hide := func(vid string, at time.Time) bool { return vid == v && !at.Before(silentFrom) }
+		h.hide.Store(&hide)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- h.pipe.Run(ctx) }()
-	waitPages(t, h, 2)
-	now := t0
-	for range 3 {
-		now = now.Add(time.Minute)
-		h.clock.Set(now)
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { errc <- h.pipe.Run(ctx) }()
 		waitPages(t, h, 2)
-	}
-	// Three hours on, the vehicle uploads what it recorded meanwhile: a gap
-	// of ~180 records, two pages of 100. Its second page fails.
-	now = t0.Add(3 * time.Hour)
-	h.clock.Set(now)
-	waitSweeps(t, h, 2) // the horizon moves past the gap's first page
-	failPage2 := func(r *http.Request) bool {
-		q := r.URL.Query()
-		return q.Get("cursor") != "" && strings.Contains(strings.Join(q["vehicle_ids"], ","), v)
-	}
-	h.fail.Store(&failPage2)
-	h.hide.Store(nil)
-	pollErrs := func() float64 { return float64(h.metrics.Counts().Pages) }
-	waitCounter(t, func() float64 { return testutil.ToFloat64(h.metrics.VehicleErrors.WithLabelValues("gap")) }, 2)
-	waitCounter(t, pollErrs, 3) // polls evict by the horizon meanwhile
-	h.refuseCursors.Store(1)    // the saved cursor has expired
-	h.fail.Store(nil)
-	waitSweeps(t, h, 2)
-	waitPages(t, h, 3)
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	if h.refuseCursors.Load() >= 0 {
-		t.Error("no cursor was refused: the gap did not resume part-way")
-	}
-	checkPublished(t, h, t0, now, v)
+		now := t0
+		for range 3 {
+			now = now.Add(time.Minute)
+			h.clock.Set(now)
+			waitPages(t, h, 2)
+		}
+		// Three hours on, the vehicle uploads what it recorded meanwhile: a gap
+		// of ~180 records, two pages of 100. Its second page fails.
+		now = t0.Add(3 * time.Hour)
+		h.clock.Set(now)
+		waitSweeps(t, h, 2) // the horizon moves past the gap's first page
+		failPage2 := func(r *http.Request) bool {
+			q := r.URL.Query()
+			return q.Get("cursor") != "" && strings.Contains(strings.Join(q["vehicle_ids"], ","), v)
+		}
+		h.fail.Store(&failPage2)
+		h.hide.Store(nil)
+		pollErrs := func() float64 { return float64(h.metrics.Counts().Pages) }
+		waitCounter(t, func() float64 { return testutil.ToFloat64(h.metrics.VehicleErrors.WithLabelValues("gap")) }, 2)
+		waitCounter(t, pollErrs, 3) // polls evict by the horizon meanwhile
+		h.refuseCursors.Store(1)    // the saved cursor has expired
+		h.fail.Store(nil)
+		waitSweeps(t, h, 2)
+		waitPages(t, h, 3)
+		cancel()
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if h.refuseCursors.Load() >= 0 {
+			t.Error("no cursor was refused: the gap did not resume part-way")
+		}
+		checkPublished(t, h, t0, now, v)
+	})
 }
 
 // TestBackfillRerunFencesPredecessor: a backfill killed mid-transaction
@@ -262,89 +268,99 @@ func TestRunGapRetry(t *testing.T) {
 // once instead of waiting for the coordinator to time it out. A job that has
 // to read past another job's open transaction says so (log and Ready).
 func TestBackfillRerunFencesPredecessor(t *testing.T) {
-	h := newHarness(t, clean(1, 2), t0, nil)
-	from, to := t0.Add(-2*time.Hour), t0
-	job := "backfill-" + pipeline.BackfillJob(from, to, nil, nil)
-	openTxn := func(txnID string) {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.TransactionalID(txnID), kgo.TransactionTimeout(10*time.Second))
-		if err != nil {
+	bubble(t, func(t *testing.T) {
+		h := newHarness(t, clean(1, 2), t0, nil)
+		from, to := t0.Add(-2*time.Hour), t0
+		job := "backfill-" + pipeline.BackfillJob(from, to, nil, nil)
+		openTxn := func(txnID string) {
+			cl, err := kgo.NewClient(append(slices.Clone(h.dial), kgo.TransactionalID(txnID), kgo.TransactionTimeout(10*time.Second))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(cl.Close)
+			if err := cl.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			r := &kgo.Record{Topic: h.topic + ".checkpoints", Key: []byte("left-open"), Value: []byte("{}")}
+			if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The predecessor: same transactional id as the rerun.
+		openTxn(job)
+		p := h.process(job, nil)
+		if _, err := p.pipe.Backfill(context.Background(), from, to); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(cl.Close)
-		if err := cl.BeginTransaction(); err != nil {
-			t.Fatal(err)
+		if strings.Contains(p.logs.String(), "waits for an open transaction") {
+			t.Errorf("the rerun waited behind its predecessor's transaction:\n%s", p.logs)
 		}
-		r := &kgo.Record{Topic: h.topic + ".checkpoints", Key: []byte("left-open"), Value: []byte("{}")}
-		if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The predecessor: same transactional id as the rerun.
-	openTxn(job)
-	p := h.process(job, nil)
-	if _, err := p.pipe.Backfill(context.Background(), from, to); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(p.logs.String(), "waits for an open transaction") {
-		t.Errorf("the rerun waited behind its predecessor's transaction:\n%s", p.logs)
-	}
-	checkOnce(t, h, from, to)
+		checkOnce(t, h, from, to)
 
-	// Another job's transaction left open: the read waits for it, and says so.
-	openTxn("someone-else")
-	q := h.process("backfill-other", nil)
-	ready := make(chan error, 1)
-	go func() {
-		for !strings.Contains(q.logs.String(), "waits for an open transaction") {
-			time.Sleep(10 * time.Millisecond) // polls the log of the job running beside it
+		// Another job's transaction left open: the read waits for it, and says so.
+		openTxn("someone-else")
+		q := h.process("backfill-other", nil)
+		done := make(chan error, 1)
+		go func() {
+			_, err := q.pipe.Backfill(t.Context(), t0.Add(-3*time.Hour), to)
+			done <- err
+		}()
+		waitFor(t, time.Minute, "the job logs that it waits for an open transaction", func() bool {
+			return strings.Contains(q.logs.String(), "waits for an open transaction")
+		})
+		if err := q.sink.Ready(); err == nil || !strings.Contains(err.Error(), "open") {
+			t.Errorf("Ready while waiting = %v, want an error naming the open transaction", err)
 		}
-		ready <- q.sink.Ready()
-	}()
-	if _, err := q.pipe.Backfill(context.Background(), t0.Add(-3*time.Hour), to); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-ready; err == nil || !strings.Contains(err.Error(), "open") {
-		t.Errorf("Ready while waiting = %v, want an error naming the open transaction", err)
-	}
-	checkOnce(t, h, t0.Add(-3*time.Hour), to)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		checkOnce(t, h, t0.Add(-3*time.Hour), to)
+	})
 }
 
 // TestBackfillRestartReadsLittle: resuming a backfill reads back only what
 // the windows it resumes part-way published, not everything the job
 // published since it started.
 func TestBackfillRestartReadsLittle(t *testing.T) {
-	tune := func(c *pipeline.Config) {
-		c.Concurrency, c.ClockSkew = 1, time.Millisecond
-		c.OutageMax, c.OutageRetryInterval = 50*time.Millisecond, 5*time.Millisecond
-	}
-	h := newHarness(t, clean(2, 3), t0, tune)
-	h.retryMaxElapsed = 20 * time.Millisecond
-	h.start(tune)
-	from, to := t0.Add(-8*time.Hour), t0 // 480 records a vehicle: 5 pages of 100
-	// The last vehicle's second page fails for good: the job stops with
-	// that window half done, every other vehicle finished before it.
-	vs := h.sim.Vehicles()
-	last := forVehicle(vs[len(vs)-1].ID)
-	page2 := func(r *http.Request) int {
-		if last(r) && r.URL.Query().Get("cursor") != "" {
-			return http.StatusServiceUnavailable
+	bubble(t, func(t *testing.T) {
+		tune := func(c *pipeline.Config) {
+			c.Concurrency, c.ClockSkew = 1, time.Millisecond
+			c.OutageMax, c.OutageRetryInterval = 50*time.Millisecond, 5*time.Millisecond
 		}
-		return 0
-	}
-	h.answer.Store(&page2)
-	if _, err := h.pipe.Backfill(context.Background(), from, to); !errors.Is(err, pipeline.ErrIncomplete) {
-		t.Fatalf("backfill with the last vehicle failing: %v, want ErrIncomplete", err)
-	}
-	h.answer.Store(nil)
-	before := len(idCounts(h))
-	h.start(tune)
-	res, err := h.pipe.Backfill(context.Background(), from, to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("resumed %d vehicles; read back %d records of the %d in the topic", res.Resumed, res.Restored, before)
-	if res.Resumed != 1 || res.Restored == 0 || res.Restored > before/3 {
-		t.Errorf("the restart read back %d records of the %d in the topic; want some, at most the half-done window's (< %d)", res.Restored, before, before/3)
-	}
-	checkOnce(t, h, from, to)
+		h := newHarness(t, clean(2, 3), t0, tune)
+		h.retryMaxElapsed = 20 * time.Millisecond
+		h.start(tune)
+		from, to := t0.Add(-8*time.Hour), t0 // 480 records a vehicle: 5 pages of 100
+		// The last vehicle's second page fails for good: the job stops with
+		// that window half done, every other vehicle finished before it.
+		vs := h.sim.Vehicles()
+		last := forVehicle(vs[len(vs)-1].ID)
+		page2 := func(r *http.Request) int {
+			if last(r) && r.URL.Query().Get("cursor") != "" {
+				return http.StatusServiceUnavailable
+			}
+			// Each page takes a while: the records of the vehicles done
+			// before the failing window are older than the window, as
+			// the restart's read back by time counts on (in a bubble no
+			// time passes otherwise).
+			elapse(10 * time.Millisecond)
+			return 0
+		}
+		h.answer.Store(&page2)
+		if _, err := h.pipe.Backfill(context.Background(), from, to); !errors.Is(err, pipeline.ErrIncomplete) {
+			t.Fatalf("backfill with the last vehicle failing: %v, want ErrIncomplete", err)
+		}
+		h.answer.Store(nil)
+		before := len(idCounts(h))
+		h.start(tune)
+		res, err := h.pipe.Backfill(context.Background(), from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("resumed %d vehicles; read back %d records of the %d in the topic", res.Resumed, res.Restored, before)
+		if res.Resumed != 1 || res.Restored == 0 || res.Restored > before/3 {
+			t.Errorf("the restart read back %d records of the %d in the topic; want some, at most the half-done window's (< %d)", res.Restored, before, before/3)
+		}
+		checkOnce(t, h, from, to)
+	})
 }

@@ -83,59 +83,61 @@ func TestRevNewestRecordFleetDisagrees(t *testing.T) {
 	for _, bfFleet := range []int{0, 1} {
 		name := map[int]string{0: "backfill of the records' fleet: lost", 1: "backfill of the list's fleet: twice"}[bfFleet]
 		t.Run(name, func(t *testing.T) {
-			tune := liveTune(100 * time.Millisecond)
-			h := newHarness(t, clean(2, 2), t0, tune)
-			f1, f2 := h.sim.Fleets()[0], h.sim.Fleets()[1]
-			v := vehiclesOf(h, f2.ID)[0] // in F2 by the vehicle list
-			rw := func(_ bool, item map[string]json.RawMessage) {
-				if strings.Contains(string(item["vehicle_id"]), v) { // its records still name F1
-					item["fleet_id"], _ = json.Marshal(f1.ID)
-					item["fleet_ref"], _ = json.Marshal(f1.Ref)
+			bubble(t, func(t *testing.T) {
+				tune := liveTune(100 * time.Millisecond)
+				h := newHarness(t, clean(2, 2), t0, tune)
+				f1, f2 := h.sim.Fleets()[0], h.sim.Fleets()[1]
+				v := vehiclesOf(h, f2.ID)[0] // in F2 by the vehicle list
+				rw := func(_ bool, item map[string]json.RawMessage) {
+					if strings.Contains(string(item["vehicle_id"]), v) { // its records still name F1
+						item["fleet_id"], _ = json.Marshal(f1.ID)
+						item["fleet_ref"], _ = json.Marshal(f1.Ref)
+					}
 				}
-			}
-			h.rewrite.Store(&rw)
-			bf := []catenasim.Fleet{f1, f2}[bfFleet]
-			// The backfill claims first and is held up by an outage while
-			// the tail starts (a tail started after it finished would
-			// restore its ids from the topic, if it finished less than
-			// LOOKBACK ago).
-			from := t0.Add(-time.Hour)
-			held := func(r *http.Request) bool { return r.URL.Query().Get("from_datetime") == from.Format(time.RFC3339) }
-			h.fail.Store(&held)
-			h.retryMaxElapsed = 20 * time.Millisecond
-			bfp := h.process("bf", func(c *pipeline.Config) {
-				c.FleetIDs = []string{bf.ID}
-				c.OutageMax, c.OutageRetryInterval = time.Minute, 20*time.Millisecond
-			})
-			h.retryMaxElapsed = 0
-			bfErr := make(chan error, 1)
-			go func() {
-				_, err := bfp.pipe.Backfill(context.Background(), from, t0)
-				bfErr <- err
-			}()
-			waitCounter(t, func() float64 { return testutil.ToFloat64(bfp.metrics.PollErrors) }, 1)
-			h.start(tune) // the tail of every fleet claims after the backfill
-			now := t0
-			ctx, cancel := context.WithCancel(context.Background())
-			tailErr := make(chan error, 1)
-			go func() { tailErr <- h.pipe.Run(ctx) }()
-			waitPages(t, h, 2)
-			h.fail.Store(nil)
-			if err := <-bfErr; err != nil {
-				t.Fatal(err)
-			}
-			for range 3 {
-				now = now.Add(time.Minute)
-				h.clock.Set(now)
+				h.rewrite.Store(&rw)
+				bf := []catenasim.Fleet{f1, f2}[bfFleet]
+				// The backfill claims first and is held up by an outage while
+				// the tail starts (a tail started after it finished would
+				// restore its ids from the topic, if it finished less than
+				// LOOKBACK ago).
+				from := t0.Add(-time.Hour)
+				held := func(r *http.Request) bool { return r.URL.Query().Get("from_datetime") == from.Format(time.RFC3339) }
+				h.fail.Store(&held)
+				h.retryMaxElapsed = 20 * time.Millisecond
+				bfp := h.process("bf", func(c *pipeline.Config) {
+					c.FleetIDs = []string{bf.ID}
+					c.OutageMax, c.OutageRetryInterval = time.Minute, 20*time.Millisecond
+				})
+				h.retryMaxElapsed = 0
+				bfErr := make(chan error, 1)
+				go func() {
+					_, err := bfp.pipe.Backfill(context.Background(), from, t0)
+					bfErr <- err
+				}()
+				waitCounter(t, func() float64 { return testutil.ToFloat64(bfp.metrics.PollErrors) }, 1)
+				h.start(tune) // the tail of every fleet claims after the backfill
+				now := t0
+				ctx, cancel := context.WithCancel(context.Background())
+				tailErr := make(chan error, 1)
+				go func() { tailErr <- h.pipe.Run(ctx) }()
 				waitPages(t, h, 2)
-			}
-			waitSweeps(t, h, 2)
-			cancel()
-			if err := <-tailErr; err != nil {
-				t.Fatal(err)
-			}
-			// The tail's claim starts LOOKBACK (30m) before its start.
-			checkVehicle(t, h, v, t0.Add(-30*time.Minute), now.Add(-2*time.Minute))
+				h.fail.Store(nil)
+				if err := <-bfErr; err != nil {
+					t.Fatal(err)
+				}
+				for range 3 {
+					now = now.Add(time.Minute)
+					h.clock.Set(now)
+					waitPages(t, h, 2)
+				}
+				waitSweeps(t, h, 2)
+				cancel()
+				if err := <-tailErr; err != nil {
+					t.Fatal(err)
+				}
+				// The tail's claim starts LOOKBACK (30m) before its start.
+				checkVehicle(t, h, v, t0.Add(-30*time.Minute), now.Add(-2*time.Minute))
+			})
 		})
 	}
 }
@@ -147,26 +149,28 @@ func TestRevNewestRecordFleetDisagrees(t *testing.T) {
 // --at two hours ahead (a time zone slip): the tail of F1 started after the
 // release publishes nothing of them.
 func TestRevReleaseAtInFutureLoses(t *testing.T) {
-	tune := liveTune(100 * time.Millisecond)
-	h := newHarness(t, clean(2, 2), t0, tune)
-	old := h.process("tail-all", tune)
-	now := t0
-	runProcess(t, h, old, &now, 2)
-	released := now
-	rel := h.process("tail-all", nil)
-	err := pipeline.ReleaseClaim(context.Background(), rel.sink, "run-"+pipeline.LiveScope(nil, nil), released.Add(2*time.Hour), released)
-	if err != nil {
-		t.Logf("release two hours ahead refused: %v", err)
-		return
-	}
-	t.Errorf("a release at %s, two hours after now (%s), was accepted", released.Add(2*time.Hour), released)
-	if err := old.pipe.Run(context.Background()); !errors.Is(err, pipeline.ErrReleased) {
-		t.Errorf("the released tail ran again: %v", err)
-	}
-	f1 := h.sim.Fleets()[0].ID
-	tail := h.process("tail-f1", func(c *pipeline.Config) { tune(c); c.FleetIDs = []string{f1} })
-	runProcess(t, h, tail, &now, 5)
-	checkPublished(t, h, released, now.Add(-2*time.Minute), vehiclesOf(h, f1)...)
+	bubble(t, func(t *testing.T) {
+		tune := liveTune(100 * time.Millisecond)
+		h := newHarness(t, clean(2, 2), t0, tune)
+		old := h.process("tail-all", tune)
+		now := t0
+		runProcess(t, h, old, &now, 2)
+		released := now
+		rel := h.process("tail-all", nil)
+		err := pipeline.ReleaseClaim(context.Background(), rel.sink, "run-"+pipeline.LiveScope(nil, nil), released.Add(2*time.Hour), released)
+		if err != nil {
+			t.Logf("release two hours ahead refused: %v", err)
+			return
+		}
+		t.Errorf("a release at %s, two hours after now (%s), was accepted", released.Add(2*time.Hour), released)
+		if err := old.pipe.Run(context.Background()); !errors.Is(err, pipeline.ErrReleased) {
+			t.Errorf("the released tail ran again: %v", err)
+		}
+		f1 := h.sim.Fleets()[0].ID
+		tail := h.process("tail-f1", func(c *pipeline.Config) { tune(c); c.FleetIDs = []string{f1} })
+		runProcess(t, h, tail, &now, 5)
+		checkPublished(t, h, released, now.Add(-2*time.Minute), vehiclesOf(h, f1)...)
+	})
 }
 
 // TestRevReleaseStarvedTailRestartedLate (DEFECT): a tail of F1 that claimed
@@ -179,37 +183,39 @@ func TestRevReleaseAtInFutureLoses(t *testing.T) {
 // LOOKBACK) is published by no one, and no backfill can publish it (the F1
 // tail's claim, earlier, owns it).
 func TestRevReleaseStarvedTailRestartedLate(t *testing.T) {
-	tune := liveTune(100 * time.Millisecond)
-	h := newHarness(t, clean(2, 2), t0, tune)
-	f1 := h.sim.Fleets()[0].ID
-	tuneF1 := func(c *pipeline.Config) { tune(c); c.FleetIDs = []string{f1} }
-	old := h.process("tail-all", tune)
-	now := t0
-	runProcess(t, h, old, &now, 1)
-	starved := h.process("tail-f1", tuneF1)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- starved.pipe.Run(ctx) }()
-	waitCounter(t, func() float64 { return float64(starved.metrics.Counts().Pages) }, 2)
-	released := now
-	if err := pipeline.ReleaseClaim(context.Background(), h.process("tail-all", nil).sink, "run-"+pipeline.LiveScope(nil, nil), released, released); err != nil {
-		t.Fatal(err)
-	}
-	// The F1 tail runs on for an hour of simulated time (LOOKBACK is 30m).
-	for range 12 {
-		now = now.Add(5 * time.Minute)
-		h.clock.Set(now)
+	bubble(t, func(t *testing.T) {
+		tune := liveTune(100 * time.Millisecond)
+		h := newHarness(t, clean(2, 2), t0, tune)
+		f1 := h.sim.Fleets()[0].ID
+		tuneF1 := func(c *pipeline.Config) { tune(c); c.FleetIDs = []string{f1} }
+		old := h.process("tail-all", tune)
+		now := t0
+		runProcess(t, h, old, &now, 1)
+		starved := h.process("tail-f1", tuneF1)
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { errc <- starved.pipe.Run(ctx) }()
 		waitCounter(t, func() float64 { return float64(starved.metrics.Counts().Pages) }, 2)
-	}
-	waitCounter(t, func() float64 { return testutil.ToFloat64(starved.metrics.Sweeps) }, 2)
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("the F1 tail before its restart: published %d, left to the released claim %d", starved.metrics.Counts().Published, starved.metrics.Counts().Elsewhere)
-	restarted := h.process("tail-f1", tuneF1)
-	runProcess(t, h, restarted, &now, 3)
-	checkPublished(t, h, released, now.Add(-2*time.Minute), vehiclesOf(h, f1)...)
+		released := now
+		if err := pipeline.ReleaseClaim(context.Background(), h.process("tail-all", nil).sink, "run-"+pipeline.LiveScope(nil, nil), released, released); err != nil {
+			t.Fatal(err)
+		}
+		// The F1 tail runs on for an hour of simulated time (LOOKBACK is 30m).
+		for range 12 {
+			now = now.Add(5 * time.Minute)
+			h.clock.Set(now)
+			waitCounter(t, func() float64 { return float64(starved.metrics.Counts().Pages) }, 2)
+		}
+		waitCounter(t, func() float64 { return testutil.ToFloat64(starved.metrics.Sweeps) }, 2)
+		cancel()
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("the F1 tail before its restart: published %d, left to the released claim %d", starved.metrics.Counts().Published, starved.metrics.Counts().Elsewhere)
+		restarted := h.process("tail-f1", tuneF1)
+		runProcess(t, h, restarted, &now, 3)
+		checkPublished(t, h, released, now.Add(-2*time.Minute), vehiclesOf(h, f1)...)
+	})
 }
 
 // TestRevTailClaimedNoFirstSweepMark (DEFECT): a tail's first start commits
@@ -220,23 +226,25 @@ func TestRevReleaseStarvedTailRestartedLate(t *testing.T) {
 // is read by no one. A backfill of that range, claiming after the tail,
 // leaves it to the tail: the hole cannot be filled.
 func TestRevTailClaimedNoFirstSweepMark(t *testing.T) {
-	tune := liveTune(100 * time.Millisecond)
-	h := newHarness(t, clean(1, 2), t0, tune)
-	job := "run-" + pipeline.LiveScope(nil, nil)
-	// The first start at t0 committed this claim and was killed.
-	b, _ := json.Marshal(map[string]any{"job": job, "from": t0.Add(-30 * time.Minute), "claimed_at": t0})
-	cl := mustClient(t, h)
-	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: h.topic + ".checkpoints", Key: []byte("ledger/claim/" + job), Value: b}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	now := t0.Add(2 * time.Hour)
-	h.clock.Set(now)
-	h.start(tune)
-	runSteps(t, h, &now, 2)
-	if _, err := h.process("bf", nil).pipe.Backfill(context.Background(), t0.Add(-time.Hour), now.Add(-time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	checkPublished(t, h, t0.Add(-time.Hour), now.Add(-2*time.Minute))
+	bubble(t, func(t *testing.T) {
+		tune := liveTune(100 * time.Millisecond)
+		h := newHarness(t, clean(1, 2), t0, tune)
+		job := "run-" + pipeline.LiveScope(nil, nil)
+		// The first start at t0 committed this claim and was killed.
+		b, _ := json.Marshal(map[string]any{"job": job, "from": t0.Add(-30 * time.Minute), "claimed_at": t0})
+		cl := mustClient(t, h)
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: h.topic + ".checkpoints", Key: []byte("ledger/claim/" + job), Value: b}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		now := t0.Add(2 * time.Hour)
+		h.clock.Set(now)
+		h.start(tune)
+		runSteps(t, h, &now, 2)
+		if _, err := h.process("bf", nil).pipe.Backfill(context.Background(), t0.Add(-time.Hour), now.Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		checkPublished(t, h, t0.Add(-time.Hour), now.Add(-2*time.Minute))
+	})
 }
 
 // TestRevReleaseFencesRunningTail (PINS): a release while the tail still
@@ -245,52 +253,54 @@ func TestRevTailClaimedNoFirstSweepMark(t *testing.T) {
 // commit fails (ErrFenced), and nothing it publishes after the release's
 // instant reaches the topic.
 func TestRevReleaseFencesRunningTail(t *testing.T) {
-	tune := liveTune(100 * time.Millisecond)
-	h := newHarness(t, clean(1, 2), t0, tune)
-	old := h.process("tail-all", tune)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- old.pipe.Run(ctx) }()
-	pages := func() float64 { return float64(old.metrics.Counts().Pages) }
-	waitCounter(t, pages, 2)
-	now := t0
-	for range 2 {
-		now = now.Add(time.Minute)
-		h.clock.Set(now)
+	bubble(t, func(t *testing.T) {
+		tune := liveTune(100 * time.Millisecond)
+		h := newHarness(t, clean(1, 2), t0, tune)
+		old := h.process("tail-all", tune)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		errc := make(chan error, 1)
+		go func() { errc <- old.pipe.Run(ctx) }()
+		pages := func() float64 { return float64(old.metrics.Counts().Pages) }
 		waitCounter(t, pages, 2)
-	}
-	released := now
-	if err := pipeline.ReleaseClaim(context.Background(), h.process("tail-all", nil).sink, "run-"+pipeline.LiveScope(nil, nil), released, released); err != nil {
-		t.Fatal(err)
-	}
-	var err error
-	for step := 0; ; step++ {
-		now = now.Add(time.Minute)
-		h.clock.Set(now)
-		select {
-		case err = <-errc:
-		case <-time.After(2 * time.Second):
-			if step < 5 {
-				continue
-			}
-			t.Fatal("the released tail still runs five minutes after the release")
+		now := t0
+		for range 2 {
+			now = now.Add(time.Minute)
+			h.clock.Set(now)
+			waitCounter(t, pages, 2)
 		}
-		break
-	}
-	// The release fences the tail's producer, and the tail reads the
-	// ledger before each sweep: whichever it meets first stops it.
-	if !errors.Is(err, sink.ErrFenced) && !errors.Is(err, pipeline.ErrReleased) {
-		t.Errorf("the released tail stopped with %v, want ErrFenced or ErrReleased", err)
-	}
-	events, _ := h.readBack()
-	for _, r := range events {
-		for _, hd := range r.Headers {
-			if hd.Key == sink.HeaderOccurredAt {
-				if at, _ := time.Parse(time.RFC3339Nano, string(hd.Value)); !at.Before(released) {
-					t.Errorf("event occurred %s, after the release at %s, is in the topic", at, released)
+		released := now
+		if err := pipeline.ReleaseClaim(context.Background(), h.process("tail-all", nil).sink, "run-"+pipeline.LiveScope(nil, nil), released, released); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		for step := 0; ; step++ {
+			now = now.Add(time.Minute)
+			h.clock.Set(now)
+			select {
+			case err = <-errc:
+			case <-time.After(2 * time.Second):
+				if step < 5 {
+					continue
+				}
+				t.Fatal("the released tail still runs five minutes after the release")
+			}
+			break
+		}
+		// The release fences the tail's producer, and the tail reads the
+		// ledger before each sweep: whichever it meets first stops it.
+		if !errors.Is(err, sink.ErrFenced) && !errors.Is(err, pipeline.ErrReleased) {
+			t.Errorf("the released tail stopped with %v, want ErrFenced or ErrReleased", err)
+		}
+		events, _ := h.readBack()
+		for _, r := range events {
+			for _, hd := range r.Headers {
+				if hd.Key == sink.HeaderOccurredAt {
+					if at, _ := time.Parse(time.RFC3339Nano, string(hd.Value)); !at.Before(released) {
+						t.Errorf("event occurred %s, after the release at %s, is in the topic", at, released)
+					}
 				}
 			}
 		}
-	}
+	})
 }

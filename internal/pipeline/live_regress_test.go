@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"sync/atomic"
@@ -45,13 +46,7 @@ func waitSweeps(t *testing.T, h *harness, n int) {
 func waitCounter(t *testing.T, read func() float64, n int) {
 	t.Helper()
 	want := read() + float64(n)
-	deadline := time.Now().Add(30 * time.Second)
-	for read() < want {
-		if time.Now().After(deadline) {
-			t.Fatalf("counter at %v, want %v", read(), want)
-		}
-		time.Sleep(5 * time.Millisecond) // polls a counter of the tail running in the background
-	}
+	waitFor(t, 30*time.Second, fmt.Sprintf("counter at %v", want), func() bool { return read() >= want })
 }
 
 // TestRunNewVehicleDuringDowntime: a vehicle that starts reporting while
@@ -59,139 +54,145 @@ func waitCounter(t *testing.T, read func() float64, n int) {
 // sweep; the snapshot's gap fill publishes its history from where the sweeps
 // reach.
 func TestRunNewVehicleDuringDowntime(t *testing.T) {
-	cfg := catenasim.Config{Seed: 7, Fleets: 1, VehiclesPerFleet: 2, ReportInterval: time.Minute}
-	tune := liveTune(100 * time.Millisecond)
-	h := newHarness(t, cfg, t0, tune)
-	newV := h.sim.Vehicles()[1].ID
-	appear := t0.Add(30 * time.Minute) // during the downtime
-	hide := func(v string, at time.Time) bool { return v == newV && at.Before(appear) }
-	h.hide.Store(&hide)
+	bubble(t, func(t *testing.T) {
+		cfg := catenasim.Config{Seed: 7, Fleets: 1, VehiclesPerFleet: 2, ReportInterval: time.Minute}
+		tune := liveTune(100 * time.Millisecond)
+		h := newHarness(t, cfg, t0, tune)
+		newV := h.sim.Vehicles()[1].ID
+		appear := t0.Add(30 * time.Minute) // during the downtime
+		hide := func(v string, at time.Time) bool { return v == newV && at.Before(appear) }
+		h.hide.Store(&hide)
 
-	now := t0
-	runSteps(t, h, &now, 3)
-	now = t0.Add(3 * time.Hour) // downtime of ~3h > LOOKBACK
-	h.clock.Set(now)
-	h.start(tune)
-	runSteps(t, h, &now, 3)
+		now := t0
+		runSteps(t, h, &now, 3)
+		now = t0.Add(3 * time.Hour) // downtime of ~3h > LOOKBACK
+		h.clock.Set(now)
+		h.start(tune)
+		runSteps(t, h, &now, 3)
 
-	events, _ := h.readBack()
-	got := map[string]bool{}
-	for _, r := range events {
-		got[verify.Header(r, "catena-id")] = true
-	}
-	missing, total := 0, 0
-	var first, last time.Time
-	for _, p := range h.sim.Points(newV, appear, now) {
-		if p.Malformed != "" || p.VisibleAt.After(now) {
-			continue
+		events, _ := h.readBack()
+		got := map[string]bool{}
+		for _, r := range events {
+			got[verify.Header(r, "catena-id")] = true
 		}
-		total++
-		if !got[p.ID] {
-			if missing == 0 {
-				first = p.OccurredAt
+		missing, total := 0, 0
+		var first, last time.Time
+		for _, p := range h.sim.Points(newV, appear, now) {
+			if p.Malformed != "" || p.VisibleAt.After(now) {
+				continue
 			}
-			last = p.OccurredAt
-			missing++
+			total++
+			if !got[p.ID] {
+				if missing == 0 {
+					first = p.OccurredAt
+				}
+				last = p.OccurredAt
+				missing++
+			}
 		}
-	}
-	if missing > 0 {
-		t.Errorf("new vehicle: %d of %d points never published, occurred %s .. %s (restart at %s)", missing, total, first, last, now.Add(-3*time.Minute))
-	}
+		if missing > 0 {
+			t.Errorf("new vehicle: %d of %d points never published, occurred %s .. %s (restart at %s)", missing, total, first, last, now.Add(-3*time.Minute))
+		}
+	})
 }
 
 // TestRunDeadLetterOnceAcrossGap: bad records move the vehicle's last
 // handled point like good ones, so a later gap fill does not read them again
 // and dead-letter them twice once the id set has evicted them.
 func TestRunDeadLetterOnceAcrossGap(t *testing.T) {
-	cfg := catenasim.Config{Seed: 7, Fleets: 1, VehiclesPerFleet: 1, ReportInterval: time.Minute,
-		Faults: catenasim.Faults{MalformedEvery: 1}}
-	tune := liveTune(50 * time.Millisecond)
-	h := newHarness(t, cfg, t0, tune)
-	v := h.sim.Vehicles()[0].ID
-	pts := h.sim.Points(v, t0, t0.Add(time.Hour))
-	var g, d1, d2 catenasim.Point
-	for i := 0; i+2 < len(pts); i++ {
-		if pts[i].Malformed == "" && pts[i+1].Malformed != "" && pts[i+2].Malformed != "" {
-			g, d1, d2 = pts[i], pts[i+1], pts[i+2]
-			break
+	bubble(t, func(t *testing.T) {
+		cfg := catenasim.Config{Seed: 7, Fleets: 1, VehiclesPerFleet: 1, ReportInterval: time.Minute,
+			Faults: catenasim.Faults{MalformedEvery: 1}}
+		tune := liveTune(50 * time.Millisecond)
+		h := newHarness(t, cfg, t0, tune)
+		v := h.sim.Vehicles()[0].ID
+		pts := h.sim.Points(v, t0, t0.Add(time.Hour))
+		var g, d1, d2 catenasim.Point
+		for i := 0; i+2 < len(pts); i++ {
+			if pts[i].Malformed == "" && pts[i+1].Malformed != "" && pts[i+2].Malformed != "" {
+				g, d1, d2 = pts[i], pts[i+1], pts[i+2]
+				break
+			}
 		}
-	}
-	if g.ID == "" {
-		t.Fatal("no pattern")
-	}
-	offEnd := d2.OccurredAt.Add(3 * time.Hour)
-	hide := func(vid string, at time.Time) bool { return vid == v && at.After(d2.OccurredAt) && at.Before(offEnd) }
-	h.hide.Store(&hide)
+		if g.ID == "" {
+			t.Fatal("no pattern")
+		}
+		offEnd := d2.OccurredAt.Add(3 * time.Hour)
+		hide := func(vid string, at time.Time) bool { return vid == v && at.After(d2.OccurredAt) && at.Before(offEnd) }
+		h.hide.Store(&hide)
 
-	h.clock.Set(g.OccurredAt)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- h.pipe.Run(ctx) }()
-	waitPages(t, h, 2)
-	for _, at := range []time.Time{d1.OccurredAt, d2.OccurredAt, d2.OccurredAt.Add(2 * time.Hour)} {
-		h.clock.Set(at)
+		h.clock.Set(g.OccurredAt)
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { errc <- h.pipe.Run(ctx) }()
 		waitPages(t, h, 2)
-	}
-	waitSweeps(t, h, 2) // sweeps move the horizon past d1
-	h.clock.Set(offEnd.Add(90 * time.Second))
-	waitPages(t, h, 2)
-	waitSweeps(t, h, 2)
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	n, _ := deadLetterCounts(h)
-	for id, c := range n {
-		if c > 1 {
-			t.Errorf("dead letter %s (d1=%v d2=%v) in the DLQ %d times", id, id == d1.ID, id == d2.ID, c)
+		for _, at := range []time.Time{d1.OccurredAt, d2.OccurredAt, d2.OccurredAt.Add(2 * time.Hour)} {
+			h.clock.Set(at)
+			waitPages(t, h, 2)
 		}
-	}
+		waitSweeps(t, h, 2) // sweeps move the horizon past d1
+		h.clock.Set(offEnd.Add(90 * time.Second))
+		waitPages(t, h, 2)
+		waitSweeps(t, h, 2)
+		cancel()
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		n, _ := deadLetterCounts(h)
+		for id, c := range n {
+			if c > 1 {
+				t.Errorf("dead letter %s (d1=%v d2=%v) in the DLQ %d times", id, id == d1.ID, id == d2.ID, c)
+			}
+		}
+	})
 }
 
 // TestRunBadStreak: a vehicle whose records turn bad (broken GPS) after one
 // good point: the tail does not gap-fill the growing streak every poll and
 // dead-letters each bad record once.
 func TestRunBadStreak(t *testing.T) {
-	cfg := catenasim.Config{Seed: 7, Fleets: 1, VehiclesPerFleet: 1, ReportInterval: time.Minute,
-		Faults: catenasim.Faults{MalformedEvery: 1}}
-	tune := liveTune(50 * time.Millisecond)
-	h := newHarness(t, cfg, t0, tune)
-	v := h.sim.Vehicles()[0].ID
-	var g time.Time
-	good := map[time.Time]bool{}
-	for _, p := range h.sim.Points(v, t0.Add(-time.Hour), t0.Add(4*time.Hour)) {
-		if p.Malformed == "" {
-			if g.IsZero() && p.OccurredAt.After(t0) {
-				g = p.OccurredAt
+	bubble(t, func(t *testing.T) {
+		cfg := catenasim.Config{Seed: 7, Fleets: 1, VehiclesPerFleet: 1, ReportInterval: time.Minute,
+			Faults: catenasim.Faults{MalformedEvery: 1}}
+		tune := liveTune(50 * time.Millisecond)
+		h := newHarness(t, cfg, t0, tune)
+		v := h.sim.Vehicles()[0].ID
+		var g time.Time
+		good := map[time.Time]bool{}
+		for _, p := range h.sim.Points(v, t0.Add(-time.Hour), t0.Add(4*time.Hour)) {
+			if p.Malformed == "" {
+				if g.IsZero() && p.OccurredAt.After(t0) {
+					g = p.OccurredAt
+				}
+				good[p.OccurredAt] = true
 			}
-			good[p.OccurredAt] = true
 		}
-	}
-	hide := func(vid string, at time.Time) bool { return vid == v && at.After(g) && good[at] }
-	h.hide.Store(&hide)
-	h.clock.Set(g.Add(time.Second))
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- h.pipe.Run(ctx) }()
-	waitPages(t, h, 2)
-	now := g
-	for range 24 { // 2 hours in 5-minute steps
-		now = now.Add(5 * time.Minute)
-		h.clock.Set(now)
-		waitPages(t, h, 3)
-	}
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	n, dlq := deadLetterCounts(h)
-	dups := 0
-	for _, c := range n {
-		dups += c - 1
-	}
-	if dups > 0 {
-		t.Errorf("%d distinct bad records, %d dead letters (%d duplicates)", len(n), len(dlq), dups)
-	}
+		hide := func(vid string, at time.Time) bool { return vid == v && at.After(g) && good[at] }
+		h.hide.Store(&hide)
+		h.clock.Set(g.Add(time.Second))
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { errc <- h.pipe.Run(ctx) }()
+		waitPages(t, h, 2)
+		now := g
+		for range 24 { // 2 hours in 5-minute steps
+			now = now.Add(5 * time.Minute)
+			h.clock.Set(now)
+			waitPages(t, h, 3)
+		}
+		cancel()
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		n, dlq := deadLetterCounts(h)
+		dups := 0
+		for _, c := range n {
+			dups += c - 1
+		}
+		if dups > 0 {
+			t.Errorf("%d distinct bad records, %d dead letters (%d duplicates)", len(n), len(dlq), dups)
+		}
+	})
 }
 
 // runSteps runs the tail while the simulated clock moves steps minutes, then
@@ -255,40 +256,42 @@ func checkPublished(t *testing.T, h *harness, from, to time.Time, only ...string
 // one vehicle and the tail is down for 3h (> LOOKBACK); the vehicles the
 // sweep did not reach still get everything from the first start's coverage on.
 func TestRunCrashDuringFirstSweep(t *testing.T) {
-	cfg := catenasim.Config{Seed: 7, Fleets: 1, VehiclesPerFleet: 3, ReportInterval: time.Minute}
-	tune := func(c *pipeline.Config) {
-		c.PollInterval = 20 * time.Millisecond
-		c.SweepInterval = 100 * time.Millisecond
-		c.GapThreshold = 2 * time.Minute
-		c.Lookback = 30 * time.Minute
-		c.Concurrency = 1
-	}
-	h := newHarness(t, cfg, t0, tune)
-	h.retryMaxElapsed = 50 * time.Millisecond
-	h.start(tune)
-	var hist atomic.Int64
-	fail := func(r *http.Request) bool {
-		if r.URL.Query().Get("only_latest") == "false" {
-			return hist.Add(1) > 1
+	bubble(t, func(t *testing.T) {
+		cfg := catenasim.Config{Seed: 7, Fleets: 1, VehiclesPerFleet: 3, ReportInterval: time.Minute}
+		tune := func(c *pipeline.Config) {
+			c.PollInterval = 20 * time.Millisecond
+			c.SweepInterval = 100 * time.Millisecond
+			c.GapThreshold = 2 * time.Minute
+			c.Lookback = 30 * time.Minute
+			c.Concurrency = 1
 		}
-		return false
-	}
-	h.fail.Store(&fail)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- h.pipe.Run(ctx) }()
-	waitPages(t, h, 1) // first vehicle swept and committed; the rest of the sweep fails
-	cancel()           // a crash: nothing more was committed
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	h.fail.Store(nil)
+		h := newHarness(t, cfg, t0, tune)
+		h.retryMaxElapsed = 50 * time.Millisecond
+		h.start(tune)
+		var hist atomic.Int64
+		fail := func(r *http.Request) bool {
+			if r.URL.Query().Get("only_latest") == "false" {
+				return hist.Add(1) > 1
+			}
+			return false
+		}
+		h.fail.Store(&fail)
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { errc <- h.pipe.Run(ctx) }()
+		waitPages(t, h, 1) // first vehicle swept and committed; the rest of the sweep fails
+		cancel()           // a crash: nothing more was committed
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		h.fail.Store(nil)
 
-	now := t0.Add(3 * time.Hour)
-	h.clock.Set(now)
-	h.start(tune)
-	runSteps(t, h, &now, 3)
-	checkPublished(t, h, t0, now)
+		now := t0.Add(3 * time.Hour)
+		h.clock.Set(now)
+		h.start(tune)
+		runSteps(t, h, &now, 3)
+		checkPublished(t, h, t0, now)
+	})
 }
 
 // TestRunBadVehicleID: a snapshot record whose vehicle_id is not a UUID is
@@ -296,48 +299,50 @@ func TestRunCrashDuringFirstSweep(t *testing.T) {
 // no vehicle state a sweep would fail on, so a vehicle parked longer than
 // LOOKBACK is still gap-filled when it moves again.
 func TestRunBadVehicleID(t *testing.T) {
-	cfg := catenasim.Config{Seed: 7, Fleets: 1, VehiclesPerFleet: 2, ReportInterval: time.Minute}
-	tune := liveTune(100 * time.Millisecond)
-	h := newHarness(t, cfg, t0, tune)
-	a, b := h.sim.Vehicles()[0].ID, h.sim.Vehicles()[1].ID
-	parkFrom, parkTo := t0.Add(3*time.Minute), t0.Add(2*time.Hour)
-	hide := func(v string, at time.Time) bool { return v == b && !at.Before(parkFrom) && at.Before(parkTo) }
-	h.hide.Store(&hide)
+	bubble(t, func(t *testing.T) {
+		cfg := catenasim.Config{Seed: 7, Fleets: 1, VehiclesPerFleet: 2, ReportInterval: time.Minute}
+		tune := liveTune(100 * time.Millisecond)
+		h := newHarness(t, cfg, t0, tune)
+		a, b := h.sim.Vehicles()[0].ID, h.sim.Vehicles()[1].ID
+		parkFrom, parkTo := t0.Add(3*time.Minute), t0.Add(2*time.Hour)
+		hide := func(v string, at time.Time) bool { return v == b && !at.Before(parkFrom) && at.Before(parkTo) }
+		h.hide.Store(&hide)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- h.pipe.Run(ctx) }()
-	waitPages(t, h, 2)
-	now := t0
-	for range 5 {
-		now = now.Add(time.Minute)
-		h.clock.Set(now)
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { errc <- h.pipe.Run(ctx) }()
 		waitPages(t, h, 2)
-	}
-	// From now on vehicle a's latest record carries a vehicle_id that is not a UUID.
-	rw := func(latest bool, m map[string]json.RawMessage) {
-		if latest && string(m["vehicle_id"]) == `"`+a+`"` {
-			m["vehicle_id"] = json.RawMessage(`"not-a-uuid"`)
+		now := t0
+		for range 5 {
+			now = now.Add(time.Minute)
+			h.clock.Set(now)
+			waitPages(t, h, 2)
 		}
-	}
-	h.rewrite.Store(&rw)
-	for now.Before(parkTo.Add(20 * time.Minute)) {
-		now = now.Add(5 * time.Minute)
-		h.clock.Set(now)
-		waitSweeps(t, h, 1)
-	}
-	waitSweeps(t, h, 2)
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	if n := testutil.ToFloat64(h.metrics.PollErrors) + testutil.ToFloat64(h.metrics.VehicleErrors.WithLabelValues("sweep")) +
-		testutil.ToFloat64(h.metrics.VehicleErrors.WithLabelValues("gap")); n > 0 {
-		t.Errorf("%v polls, sweeps or gap fills failed: a bad vehicle_id must not fail the tail's requests", n)
-	}
-	// Vehicle a's newest records came with a bad vehicle_id and went to the
-	// dead-letter topic; only b's track is the tail's to complete.
-	checkPublished(t, h, parkTo, now, b)
+		// From now on vehicle a's latest record carries a vehicle_id that is not a UUID.
+		rw := func(latest bool, m map[string]json.RawMessage) {
+			if latest && string(m["vehicle_id"]) == `"`+a+`"` {
+				m["vehicle_id"] = json.RawMessage(`"not-a-uuid"`)
+			}
+		}
+		h.rewrite.Store(&rw)
+		for now.Before(parkTo.Add(20 * time.Minute)) {
+			now = now.Add(5 * time.Minute)
+			h.clock.Set(now)
+			waitSweeps(t, h, 1)
+		}
+		waitSweeps(t, h, 2)
+		cancel()
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if n := testutil.ToFloat64(h.metrics.PollErrors) + testutil.ToFloat64(h.metrics.VehicleErrors.WithLabelValues("sweep")) +
+			testutil.ToFloat64(h.metrics.VehicleErrors.WithLabelValues("gap")); n > 0 {
+			t.Errorf("%v polls, sweeps or gap fills failed: a bad vehicle_id must not fail the tail's requests", n)
+		}
+		// Vehicle a's newest records came with a bad vehicle_id and went to the
+		// dead-letter topic; only b's track is the tail's to complete.
+		checkPublished(t, h, parkTo, now, b)
+	})
 }
 
 // TestRunGapResumesNewestFirst: a vehicle offline for hours uploads its
@@ -346,53 +351,55 @@ func TestRunBadVehicleID(t *testing.T) {
 // restart resumes the gap at its saved cursor: the older pages, behind the
 // vehicle's newest committed point and behind the sweeps, are published.
 func TestRunGapResumesNewestFirst(t *testing.T) {
-	cfg := catenasim.Config{Seed: 7, Fleets: 1, VehiclesPerFleet: 1, ReportInterval: time.Minute}
-	tune := liveTune(50 * time.Millisecond)
-	h := newHarness(t, cfg, t0, tune)
-	h.descending.Store(true)
-	back := t0.Add(5 * time.Hour) // the vehicle is offline until then, then uploads everything
-	hide := func(_ string, at time.Time) bool {
-		return at.After(t0) && at.Before(back) && h.clock.Now().Before(back)
-	}
-	h.hide.Store(&hide)
+	bubble(t, func(t *testing.T) {
+		cfg := catenasim.Config{Seed: 7, Fleets: 1, VehiclesPerFleet: 1, ReportInterval: time.Minute}
+		tune := liveTune(50 * time.Millisecond)
+		h := newHarness(t, cfg, t0, tune)
+		h.descending.Store(true)
+		back := t0.Add(5 * time.Hour) // the vehicle is offline until then, then uploads everything
+		hide := func(_ string, at time.Time) bool {
+			return at.After(t0) && at.Before(back) && h.clock.Now().Before(back)
+		}
+		h.hide.Store(&hide)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- h.pipe.Run(ctx) }()
-	waitPages(t, h, 2)
-	now := t0
-	for now.Add(time.Hour).Before(back) { // the sweeps move on while the vehicle is silent
-		now = now.Add(time.Hour)
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { errc <- h.pipe.Run(ctx) }()
+		waitPages(t, h, 2)
+		now := t0
+		for now.Add(time.Hour).Before(back) { // the sweeps move on while the vehicle is silent
+			now = now.Add(time.Hour)
+			h.clock.Set(now)
+			waitSweeps(t, h, 2)
+		}
+		// Back online: stop the tail when it asks for the gap's second page.
+		stop := func(r *http.Request) bool {
+			if r.URL.Query().Get("cursor") == "desc:100" {
+				cancel()
+				return true
+			}
+			return false
+		}
+		h.fail.Store(&stop)
+		now = back.Add(time.Minute)
 		h.clock.Set(now)
-		waitSweeps(t, h, 2)
-	}
-	// Back online: stop the tail when it asks for the gap's second page.
-	stop := func(r *http.Request) bool {
-		if r.URL.Query().Get("cursor") == "desc:100" {
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
 			cancel()
-			return true
+			t.Fatal("the tail never asked for the gap's second page")
 		}
-		return false
-	}
-	h.fail.Store(&stop)
-	now = back.Add(time.Minute)
-	h.clock.Set(now)
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatal(err)
+		if testutil.ToFloat64(h.metrics.Pages.WithLabelValues("gap")) != 1 {
+			t.Fatalf("%v gap pages before the stop, want 1", testutil.ToFloat64(h.metrics.Pages.WithLabelValues("gap")))
 		}
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("the tail never asked for the gap's second page")
-	}
-	if testutil.ToFloat64(h.metrics.Pages.WithLabelValues("gap")) != 1 {
-		t.Fatalf("%v gap pages before the stop, want 1", testutil.ToFloat64(h.metrics.Pages.WithLabelValues("gap")))
-	}
-	h.fail.Store(nil)
-	h.start(tune)
-	runSteps(t, h, &now, 1)
-	checkPublished(t, h, t0.Add(-30*time.Minute), now)
+		h.fail.Store(nil)
+		h.start(tune)
+		runSteps(t, h, &now, 1)
+		checkPublished(t, h, t0.Add(-30*time.Minute), now)
+	})
 }
 
 // deadLetterCounts reads the dead-letter topic back: how often each id is in

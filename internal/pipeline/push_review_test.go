@@ -9,8 +9,9 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,15 +28,17 @@ import (
 // the tail's API answers show yet.
 func rawHistory(t *testing.T, h *harness, vehicle string, from, to time.Time) []json.RawMessage {
 	t.Helper()
-	srv := httptest.NewServer(h.sim)
-	t.Cleanup(srv.Close)
-	c, err := catena.New(catena.Config{APIURL: srv.URL, TokenURL: srv.URL + "/realms/catena/protocol/openid-connect/token",
-		ClientID: "demo", ClientSecret: "demo", RetryInitialInterval: 10 * time.Millisecond, RetryMaxInterval: 100 * time.Millisecond, RetryMaxElapsed: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h.rawOnce.Do(func() {
+		url := h.net.serve(t, h.sim)
+		c, err := catena.New(catena.Config{APIURL: url, TokenURL: url + "/realms/catena/protocol/openid-connect/token", HTTPClient: h.net.client(t),
+			ClientID: "demo", ClientSecret: "demo", RetryInitialInterval: 10 * time.Millisecond, RetryMaxInterval: 100 * time.Millisecond, RetryMaxElapsed: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.raw = c
+	})
 	var items []json.RawMessage
-	pager := c.History(vehicle, catena.Window{From: from, To: to}, catena.LocationQuery{Size: 1000}, "")
+	pager := h.raw.History(vehicle, catena.Window{From: from, To: to}, catena.LocationQuery{Size: 1000}, "")
 	for {
 		pg, err := pager.Next(context.Background())
 		if err != nil {
@@ -62,6 +65,28 @@ func pushOK(t *testing.T, h *harness, recs []json.RawMessage) {
 	defer cancel()
 	if err := push(h.pipe, ctx, recs); err != nil {
 		t.Fatalf("push of %d records: %v", len(recs), err)
+	}
+}
+
+// pushAll pushes each batch as pushOK does, all at once, as Catena's
+// deliveries for different vehicles arrive (they share the push linger's
+// transaction), and fails the test unless all were committed.
+func pushAll(t *testing.T, h *harness, batches [][]json.RawMessage) {
+	t.Helper()
+	errs := make([]error, len(batches))
+	var wg sync.WaitGroup
+	for i, recs := range batches {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(t.Context(), 2500*time.Millisecond)
+			defer cancel()
+			if err := push(h.pipe, ctx, recs); err != nil {
+				errs[i] = fmt.Errorf("push of %d records: %w", len(recs), err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -105,30 +130,32 @@ func advance(t *testing.T, h *harness, now *time.Time, at ...time.Time) {
 // t0+1h30 is never published. "polls and sweeps catch what pushes lose"
 // does not hold.
 func TestPushRevLostBatchAdvancesPastGap(t *testing.T) {
-	tune := liveTune(100 * time.Millisecond)
-	h := newHarness(t, clean(1, 2), t0, tune)
-	v := h.sim.Vehicles()[0].ID
-	offline, upload := t0.Add(5*time.Minute), t0.Add(2*time.Hour)
-	var uploaded atomic.Bool
-	hide := func(vid string, at time.Time) bool { return vid == v && at.After(offline) && !uploaded.Load() }
-	h.hide.Store(&hide)
+	bubble(t, func(t *testing.T) {
+		tune := liveTune(100 * time.Millisecond)
+		h := newHarness(t, clean(1, 2), t0, tune)
+		v := h.sim.Vehicles()[0].ID
+		offline, upload := t0.Add(5*time.Minute), t0.Add(2*time.Hour)
+		var uploaded atomic.Bool
+		hide := func(vid string, at time.Time) bool { return vid == v && at.After(offline) && !uploaded.Load() }
+		h.hide.Store(&hide)
 
-	stop := startTail(t, h)
-	now := t0
-	advance(t, h, &now, t0.Add(10*time.Minute), t0.Add(40*time.Minute), t0.Add(70*time.Minute), t0.Add(100*time.Minute), upload)
+		stop := startTail(t, h)
+		now := t0
+		advance(t, h, &now, t0.Add(10*time.Minute), t0.Add(40*time.Minute), t0.Add(70*time.Minute), t0.Add(100*time.Minute), upload)
 
-	// The backlog becomes visible; Catena's first batch (the older part) is
-	// lost, its last batch (the final 10 minutes) is delivered.
-	lost := rawHistory(t, h, v, offline.Add(time.Microsecond), upload.Add(-10*time.Minute))
-	delivered := rawHistory(t, h, v, upload.Add(-10*time.Minute), upload.Add(time.Microsecond))
-	pushOK(t, h, asPushed(t, delivered))
-	uploaded.Store(true)
+		// The backlog becomes visible; Catena's first batch (the older part) is
+		// lost, its last batch (the final 10 minutes) is delivered.
+		lost := rawHistory(t, h, v, offline.Add(time.Microsecond), upload.Add(-10*time.Minute))
+		delivered := rawHistory(t, h, v, upload.Add(-10*time.Minute), upload.Add(time.Microsecond))
+		pushOK(t, h, asPushed(t, delivered))
+		uploaded.Store(true)
 
-	advance(t, h, &now, upload.Add(time.Minute), upload.Add(2*time.Minute), upload.Add(3*time.Minute))
-	waitSweeps(t, h, 2)
-	stop()
-	t.Logf("backlog of vehicle %s: %d records in the lost batch, %d delivered by push", v, len(lost), len(delivered))
-	checkPublished(t, h, t0, upload, v)
+		advance(t, h, &now, upload.Add(time.Minute), upload.Add(2*time.Minute), upload.Add(3*time.Minute))
+		waitSweeps(t, h, 2)
+		stop()
+		t.Logf("backlog of vehicle %s: %d records in the lost batch, %d delivered by push", v, len(lost), len(delivered))
+		checkPublished(t, h, t0, upload, v)
+	})
 }
 
 // TestPushRevOldRecordRedelivered (DEFECT): a record pushed with an
@@ -143,51 +170,53 @@ func TestPushRevLostBatchAdvancesPastGap(t *testing.T) {
 //     late upload; only the push can publish them, the sweeps look 30m
 //     back). Pushed once, then the same delivery again after two polls.
 func TestPushRevOldRecordRedelivered(t *testing.T) {
-	tune := liveTune(100 * time.Millisecond)
-	h := newHarness(t, clean(1, 2), t0, tune)
-	v := h.sim.Vehicles()[0].ID
-	lateFrom, lateTo := t0.Add(10*time.Minute), t0.Add(20*time.Minute)
-	var uploaded atomic.Bool
-	hide := func(vid string, at time.Time) bool {
-		return vid == v && !at.Before(lateFrom) && at.Before(lateTo) && !uploaded.Load()
-	}
-	h.hide.Store(&hide)
+	bubble(t, func(t *testing.T) {
+		tune := liveTune(100 * time.Millisecond)
+		h := newHarness(t, clean(1, 2), t0, tune)
+		v := h.sim.Vehicles()[0].ID
+		lateFrom, lateTo := t0.Add(10*time.Minute), t0.Add(20*time.Minute)
+		var uploaded atomic.Bool
+		hide := func(vid string, at time.Time) bool {
+			return vid == v && !at.Before(lateFrom) && at.Before(lateTo) && !uploaded.Load()
+		}
+		h.hide.Store(&hide)
 
-	stop := startTail(t, h)
-	now := t0
-	advance(t, h, &now, t0.Add(time.Minute), t0.Add(25*time.Minute), t0.Add(50*time.Minute), t0.Add(80*time.Minute), t0.Add(110*time.Minute), t0.Add(2*time.Hour))
+		stop := startTail(t, h)
+		now := t0
+		advance(t, h, &now, t0.Add(time.Minute), t0.Add(25*time.Minute), t0.Add(50*time.Minute), t0.Add(80*time.Minute), t0.Add(110*time.Minute), t0.Add(2*time.Hour))
 
-	late := asPushed(t, rawHistory(t, h, v, lateFrom, lateTo))
-	uploaded.Store(true)
-	pushOK(t, h, late)
-	waitPages(t, h, 2) // the polls' evict runs between the attempts
-	pushOK(t, h, late)
+		late := asPushed(t, rawHistory(t, h, v, lateFrom, lateTo))
+		uploaded.Store(true)
+		pushOK(t, h, late)
+		waitPages(t, h, 2) // the polls' evict runs between the attempts
+		pushOK(t, h, late)
 
-	advance(t, h, &now, now.Add(time.Minute))
-	stop()
+		advance(t, h, &now, now.Add(time.Minute))
+		stop()
 
-	n := idCounts(h)
-	count := func(name string, recs []json.RawMessage) {
-		t.Helper()
-		once, twice := 0, 0
-		for _, r := range recs {
-			var x struct {
-				ID string `json:"id"`
+		n := idCounts(h)
+		count := func(name string, recs []json.RawMessage) {
+			t.Helper()
+			once, twice := 0, 0
+			for _, r := range recs {
+				var x struct {
+					ID string `json:"id"`
+				}
+				json.Unmarshal(r, &x)
+				switch n[x.ID] {
+				case 1:
+					once++
+				case 0:
+				default:
+					twice++
+				}
 			}
-			json.Unmarshal(r, &x)
-			switch n[x.ID] {
-			case 1:
-				once++
-			case 0:
-			default:
-				twice++
+			if twice > 0 || once != len(recs) {
+				t.Errorf("%s: of %d records delivered twice, %d published once and %d more than once", name, len(recs), once, twice)
 			}
 		}
-		if twice > 0 || once != len(recs) {
-			t.Errorf("%s: of %d records delivered twice, %d published once and %d more than once", name, len(recs), once, twice)
-		}
-	}
-	count("late upload pushed and retried", late)
+		count("late upload pushed and retried", late)
+	})
 }
 
 // TestPushRevOutOfScopeFleet (DEFECT): the push path ignores the tail's
@@ -198,60 +227,62 @@ func TestPushRevOldRecordRedelivered(t *testing.T) {
 // record's fleet is in the tail's own claim. F2's records are published by
 // the F1 tail, and, with a tail of F2 beside it (claimed later), twice.
 func TestPushRevOutOfScopeFleet(t *testing.T) {
-	tune := liveTune(100 * time.Millisecond)
-	h := newHarness(t, clean(2, 1), t0, nil)
-	f1, f2 := h.sim.Fleets()[0], h.sim.Fleets()[1]
-	t1 := h.process("tail-f1", func(c *pipeline.Config) { tune(c); c.FleetIDs = []string{f1.ID} })
-	h.pipe = t1.pipe
-	ctx1, cancel1 := context.WithCancel(context.Background())
-	errc1 := make(chan error, 1)
-	go func() { errc1 <- t1.pipe.Run(ctx1) }()
-	waitCounter(t, func() float64 { return float64(t1.metrics.Counts().Pages) }, 2)
+	bubble(t, func(t *testing.T) {
+		tune := liveTune(100 * time.Millisecond)
+		h := newHarness(t, clean(2, 1), t0, nil)
+		f1, f2 := h.sim.Fleets()[0], h.sim.Fleets()[1]
+		t1 := h.process("tail-f1", func(c *pipeline.Config) { tune(c); c.FleetIDs = []string{f1.ID} })
+		h.pipe = t1.pipe
+		ctx1, cancel1 := context.WithCancel(context.Background())
+		errc1 := make(chan error, 1)
+		go func() { errc1 <- t1.pipe.Run(ctx1) }()
+		waitCounter(t, func() float64 { return float64(t1.metrics.Counts().Pages) }, 2)
 
-	t2 := h.process("tail-f2", func(c *pipeline.Config) { tune(c); c.FleetIDs = []string{f2.ID} })
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	errc2 := make(chan error, 1)
-	go func() { errc2 <- t2.pipe.Run(ctx2) }()
-	waitCounter(t, func() float64 { return float64(t2.metrics.Counts().Pages) }, 2)
-
-	v2 := vehiclesOf(h, f2.ID)[0]
-	now := t0
-	var pushed []json.RawMessage
-	for range 3 {
-		prev := now
-		now = now.Add(time.Minute)
-		h.clock.Set(now)
-		// An unfiltered subscription delivers F2's points to F1's receiver.
-		recs := asPushed(t, rawHistory(t, h, v2, prev, now))
-		pushed = append(pushed, recs...)
-		if err := push(t1.pipe, context.Background(), recs); err != nil {
-			t.Fatal(err)
-		}
+		t2 := h.process("tail-f2", func(c *pipeline.Config) { tune(c); c.FleetIDs = []string{f2.ID} })
+		ctx2, cancel2 := context.WithCancel(context.Background())
+		errc2 := make(chan error, 1)
+		go func() { errc2 <- t2.pipe.Run(ctx2) }()
 		waitCounter(t, func() float64 { return float64(t2.metrics.Counts().Pages) }, 2)
-	}
-	waitCounter(t, func() float64 { return float64(t2.metrics.Counts().Pages) }, 4)
-	cancel1()
-	cancel2()
-	for _, errc := range []chan error{errc1, errc2} {
-		if err := <-errc; err != nil {
-			t.Fatal(err)
+
+		v2 := vehiclesOf(h, f2.ID)[0]
+		now := t0
+		var pushed []json.RawMessage
+		for range 3 {
+			prev := now
+			now = now.Add(time.Minute)
+			h.clock.Set(now)
+			// An unfiltered subscription delivers F2's points to F1's receiver.
+			recs := asPushed(t, rawHistory(t, h, v2, prev, now))
+			pushed = append(pushed, recs...)
+			if err := push(t1.pipe, context.Background(), recs); err != nil {
+				t.Fatal(err)
+			}
+			waitCounter(t, func() float64 { return float64(t2.metrics.Counts().Pages) }, 2)
 		}
-	}
-	n := idCounts(h)
-	twice := 0
-	for _, r := range pushed {
-		var x struct {
-			ID string `json:"id"`
+		waitCounter(t, func() float64 { return float64(t2.metrics.Counts().Pages) }, 4)
+		cancel1()
+		cancel2()
+		for _, errc := range []chan error{errc1, errc2} {
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
 		}
-		json.Unmarshal(r, &x)
-		if n[x.ID] > 1 {
-			twice++
+		n := idCounts(h)
+		twice := 0
+		for _, r := range pushed {
+			var x struct {
+				ID string `json:"id"`
+			}
+			json.Unmarshal(r, &x)
+			if n[x.ID] > 1 {
+				twice++
+			}
 		}
-	}
-	if twice > 0 {
-		t.Errorf("F1's tail published F2's pushed records: %d of %d are in the topic twice (F2's tail published them too); F1's tail counts %+v",
-			twice, len(pushed), t1.metrics.Counts())
-	}
+		if twice > 0 {
+			t.Errorf("F1's tail published F2's pushed records: %d of %d are in the topic twice (F2's tail published them too); F1's tail counts %+v",
+				twice, len(pushed), t1.metrics.Counts())
+		}
+	})
 }
 
 // TestPushRevRestartPushBeforeFirstPoll (DEFECT): the same hole on a
@@ -265,44 +296,46 @@ func TestPushRevOutOfScopeFleet(t *testing.T) {
 // with At = now, the poll then sees no gap, and its history from t0+30m to
 // LOOKBACK before the restart is never published.
 func TestPushRevRestartPushBeforeFirstPoll(t *testing.T) {
-	cfg := catenasim.Config{Seed: 7, Fleets: 1, VehiclesPerFleet: 2, ReportInterval: time.Minute}
-	tune := liveTune(100 * time.Millisecond)
-	h := newHarness(t, cfg, t0, tune)
-	newV := h.sim.Vehicles()[1].ID
-	appear := t0.Add(30 * time.Minute)
-	hide := func(v string, at time.Time) bool { return v == newV && at.Before(appear) }
-	h.hide.Store(&hide)
+	bubble(t, func(t *testing.T) {
+		cfg := catenasim.Config{Seed: 7, Fleets: 1, VehiclesPerFleet: 2, ReportInterval: time.Minute}
+		tune := liveTune(100 * time.Millisecond)
+		h := newHarness(t, cfg, t0, tune)
+		newV := h.sim.Vehicles()[1].ID
+		appear := t0.Add(30 * time.Minute)
+		hide := func(v string, at time.Time) bool { return v == newV && at.Before(appear) }
+		h.hide.Store(&hide)
 
-	now := t0
-	runSteps(t, h, &now, 3)
-	now = t0.Add(3 * time.Hour)
-	h.clock.Set(now)
-	h.start(tune)
-	var snapshotDown atomic.Bool
-	snapshotDown.Store(true)
-	fail := func(r *http.Request) bool {
-		return snapshotDown.Load() && strings.Contains(r.URL.Path, "vehicle-locations") && r.URL.Query().Get("only_latest") != "false"
-	}
-	h.fail.Store(&fail)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- h.pipe.Run(ctx) }()
-	waitSweeps(t, h, 1) // the restart's sweep, while the first poll retries
-	recs := asPushed(t, rawHistory(t, h, newV, now.Add(-3*time.Minute), now.Add(time.Microsecond)))
-	pushOK(t, h, recs)
-	snapshotDown.Store(false)
-	waitPages(t, h, 2)
-	for range 3 {
-		now = now.Add(time.Minute)
+		now := t0
+		runSteps(t, h, &now, 3)
+		now = t0.Add(3 * time.Hour)
 		h.clock.Set(now)
+		h.start(tune)
+		var snapshotDown atomic.Bool
+		snapshotDown.Store(true)
+		fail := func(r *http.Request) bool {
+			return snapshotDown.Load() && strings.Contains(r.URL.Path, "vehicle-locations") && r.URL.Query().Get("only_latest") != "false"
+		}
+		h.fail.Store(&fail)
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { errc <- h.pipe.Run(ctx) }()
+		waitSweeps(t, h, 1) // the restart's sweep, while the first poll retries
+		recs := asPushed(t, rawHistory(t, h, newV, now.Add(-3*time.Minute), now.Add(time.Microsecond)))
+		pushOK(t, h, recs)
+		snapshotDown.Store(false)
 		waitPages(t, h, 2)
-	}
-	waitSweeps(t, h, 2)
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	checkPublished(t, h, appear, now.Add(-time.Minute), newV)
+		for range 3 {
+			now = now.Add(time.Minute)
+			h.clock.Set(now)
+			waitPages(t, h, 2)
+		}
+		waitSweeps(t, h, 2)
+		cancel()
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		checkPublished(t, h, appear, now.Add(-time.Minute), newV)
+	})
 }
 
 // TestPushRevCommitAfterTimeoutRetried (PINS): a delivery whose Push
@@ -311,54 +344,56 @@ func TestPushRevRestartPushBeforeFirstPoll(t *testing.T) {
 // the same delivery arriving at once (one batch), are deduped: every
 // record of recent history is published once.
 func TestPushRevCommitAfterTimeoutRetried(t *testing.T) {
-	tune := liveTune(100 * time.Millisecond)
-	h := newHarness(t, clean(1, 2), t0, tune)
-	stop := startTail(t, h)
-	now := t0
-	var all []json.RawMessage
-	for step := range 4 {
-		prev := now
-		now = now.Add(time.Minute)
-		h.clock.Set(now)
-		for _, v := range h.sim.Vehicles() {
-			recs := asPushed(t, history(t, h, v.ID, prev, now))
-			all = append(all, recs...)
-			if step%2 == 0 {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
-				err := push(h.pipe, ctx, recs)
-				cancel()
-				if err == nil {
-					t.Fatalf("push with a 5ms deadline returned nil before the 50ms linger")
-				}
-				time.Sleep(200 * time.Millisecond) // Catena's backoff; the first attempt commits meanwhile
-				pushOK(t, h, recs)
-				continue
-			}
-			var wg sync.WaitGroup
-			for range 4 {
-				wg.Go(func() {
-					ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
-					defer cancel()
-					if err := push(h.pipe, ctx, recs); err != nil {
-						t.Errorf("concurrent push: %v", err)
+	bubble(t, func(t *testing.T) {
+		tune := liveTune(100 * time.Millisecond)
+		h := newHarness(t, clean(1, 2), t0, tune)
+		stop := startTail(t, h)
+		now := t0
+		var all []json.RawMessage
+		for step := range 4 {
+			prev := now
+			now = now.Add(time.Minute)
+			h.clock.Set(now)
+			for _, v := range h.sim.Vehicles() {
+				recs := asPushed(t, history(t, h, v.ID, prev, now))
+				all = append(all, recs...)
+				if step%2 == 0 {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+					err := push(h.pipe, ctx, recs)
+					cancel()
+					if err == nil {
+						t.Fatalf("push with a 5ms deadline returned nil before the 50ms linger")
 					}
-				})
+					elapse(200 * time.Millisecond) // Catena's backoff; the first attempt commits meanwhile
+					pushOK(t, h, recs)
+					continue
+				}
+				var wg sync.WaitGroup
+				for range 4 {
+					wg.Go(func() {
+						ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+						defer cancel()
+						if err := push(h.pipe, ctx, recs); err != nil {
+							t.Errorf("concurrent push: %v", err)
+						}
+					})
+				}
+				wg.Wait()
 			}
-			wg.Wait()
+			waitPages(t, h, 2)
 		}
-		waitPages(t, h, 2)
-	}
-	waitSweeps(t, h, 2)
-	stop()
-	n := idCounts(h)
-	for _, r := range all {
-		var x struct {
-			ID string `json:"id"`
+		waitSweeps(t, h, 2)
+		stop()
+		n := idCounts(h)
+		for _, r := range all {
+			var x struct {
+				ID string `json:"id"`
+			}
+			json.Unmarshal(r, &x)
+			if n[x.ID] != 1 {
+				t.Errorf("record %s published %d times", x.ID, n[x.ID])
+			}
 		}
-		json.Unmarshal(r, &x)
-		if n[x.ID] != 1 {
-			t.Errorf("record %s published %d times", x.ID, n[x.ID])
-		}
-	}
-	checkPublished(t, h, t0.Add(-30*time.Minute), now.Add(-time.Minute))
+		checkPublished(t, h, t0.Add(-30*time.Minute), now.Add(-time.Minute))
+	})
 }

@@ -62,6 +62,7 @@ func skipRevRun(t *testing.T, c skipRevCase) (h *harness, lost map[string]bool, 
 		if c.late != nil && !now.Before(c.lateUntil) {
 			uploaded.Store(true)
 		}
+		var batches [][]json.RawMessage
 		for _, v := range h.sim.Vehicles() {
 			var recs []json.RawMessage
 			for _, r := range rawHistory(t, h, v.ID, prev, now) {
@@ -78,8 +79,9 @@ func skipRevRun(t *testing.T, c skipRevCase) (h *harness, lost map[string]bool, 
 				}
 				recs = append(recs, r)
 			}
-			pushOK(t, h, asPushed(t, recs))
+			batches = append(batches, asPushed(t, recs))
 		}
+		pushAll(t, h, batches)
 		pushedTo.Store(now.UnixNano())
 		waitPages(t, h, 2)
 		waitSweeps(t, h, 1)
@@ -125,28 +127,30 @@ func TestSkipRevLateUploadLostPush(t *testing.T) {
 		every int
 	}{{"every sweep full (before a550601)", 1}, {"default FullSweepEvery", 0}} {
 		t.Run(tc.name, func(t *testing.T) {
-			var v string
-			lateFrom := t0.Add(20 * time.Minute)
-			c := skipRevCase{
-				tune:  func(c *pipeline.Config) { liveTune(50 * time.Millisecond)(c); c.FullSweepEvery = tc.every },
-				steps: 63,
-				late: func(vid string, at time.Time) bool {
-					return vid == v && !at.Before(lateFrom) && at.Before(lateFrom.Add(time.Minute))
-				},
-				lateUntil: t0.Add(45 * time.Minute),
-			}
-			// v is set before the tail starts (newHarness in skipRevRun):
-			// the first vehicle of the seeded simulator.
-			v = clean1Vehicle(t)
-			h, lost, end := skipRevRun(t, c)
-			if len(lost) == 0 {
-				t.Fatal("no late point: the test shows nothing")
-			}
-			missing, twice := skipRevMissing(h, lost)
-			t.Logf("skipped %v vehicle sweeps; %d late points of %s lost by push", testutil.ToFloat64(h.metrics.SweepSkipped), len(lost), v)
-			if missing > 0 || twice > 0 {
-				t.Errorf("late point(s) visible from t0+45m, push lost: %d of %d never published, %d twice (clock at %s)", missing, len(lost), twice, end.Sub(t0))
-			}
+			bubble(t, func(t *testing.T) {
+				var v string
+				lateFrom := t0.Add(20 * time.Minute)
+				c := skipRevCase{
+					tune:  func(c *pipeline.Config) { liveTune(50 * time.Millisecond)(c); c.FullSweepEvery = tc.every },
+					steps: 63,
+					late: func(vid string, at time.Time) bool {
+						return vid == v && !at.Before(lateFrom) && at.Before(lateFrom.Add(time.Minute))
+					},
+					lateUntil: t0.Add(45 * time.Minute),
+				}
+				// v is set before the tail starts (newHarness in skipRevRun):
+				// the first vehicle of the seeded simulator.
+				v = clean1Vehicle(t)
+				h, lost, end := skipRevRun(t, c)
+				if len(lost) == 0 {
+					t.Fatal("no late point: the test shows nothing")
+				}
+				missing, twice := skipRevMissing(h, lost)
+				t.Logf("skipped %v vehicle sweeps; %d late points of %s lost by push", testutil.ToFloat64(h.metrics.SweepSkipped), len(lost), v)
+				if missing > 0 || twice > 0 {
+					t.Errorf("late point(s) visible from t0+45m, push lost: %d of %d never published, %d twice (clock at %s)", missing, len(lost), twice, end.Sub(t0))
+				}
+			})
 		})
 	}
 }
@@ -172,31 +176,33 @@ func clean1Vehicle(t *testing.T) string {
 // first sweep is full and its window (from the last mark less LOOKBACK)
 // still reaches t0+2m: published once, nothing twice.
 func TestSkipRevRestartSkipped(t *testing.T) {
-	v := clean1Vehicle(t)
-	lostAt := t0.Add(2 * time.Minute)
-	var skippedBefore float64
-	c := skipRevCase{
-		tune:  liveTune(50 * time.Millisecond),
-		steps: 24,
-		lose: func(vid string, at time.Time) bool {
-			return vid == v && !at.Before(lostAt) && at.Before(lostAt.Add(time.Minute))
-		},
-		restartAt: t0.Add(20 * time.Minute),
-	}
-	c.check = func(t *testing.T, h *harness, now time.Time) {
-		if now.Equal(c.restartAt.Add(-time.Minute)) {
-			skippedBefore = testutil.ToFloat64(h.metrics.SweepSkipped)
+	bubble(t, func(t *testing.T) {
+		v := clean1Vehicle(t)
+		lostAt := t0.Add(2 * time.Minute)
+		var skippedBefore float64
+		c := skipRevCase{
+			tune:  liveTune(50 * time.Millisecond),
+			steps: 24,
+			lose: func(vid string, at time.Time) bool {
+				return vid == v && !at.Before(lostAt) && at.Before(lostAt.Add(time.Minute))
+			},
+			restartAt: t0.Add(20 * time.Minute),
 		}
-	}
-	h, lost, end := skipRevRun(t, c)
-	if skippedBefore == 0 {
-		t.Fatal("no vehicle was skipped before the restart: the test shows nothing")
-	}
-	missing, twice := skipRevMissing(h, lost)
-	if missing > 0 || twice > 0 {
-		t.Errorf("lost push, vehicle skipped across a restart: %d of %d never published, %d twice", missing, len(lost), twice)
-	}
-	checkPublished(t, h, t0, end.Add(-time.Minute))
+		c.check = func(t *testing.T, h *harness, now time.Time) {
+			if now.Equal(c.restartAt.Add(-time.Minute)) {
+				skippedBefore = testutil.ToFloat64(h.metrics.SweepSkipped)
+			}
+		}
+		h, lost, end := skipRevRun(t, c)
+		if skippedBefore == 0 {
+			t.Fatal("no vehicle was skipped before the restart: the test shows nothing")
+		}
+		missing, twice := skipRevMissing(h, lost)
+		if missing > 0 || twice > 0 {
+			t.Errorf("lost push, vehicle skipped across a restart: %d of %d never published, %d twice", missing, len(lost), twice)
+		}
+		checkPublished(t, h, t0, end.Add(-time.Minute))
+	})
 }
 
 // TestSkipRevPushesStop (PINS): V's pushes are lost for good from t0+5m;
@@ -205,17 +211,19 @@ func TestSkipRevRestartSkipped(t *testing.T) {
 // due at t0+30m) every V point up to a minute back is published, the ones
 // between two polls included.
 func TestSkipRevPushesStop(t *testing.T) {
-	v := clean1Vehicle(t)
-	stopAt := t0.Add(5 * time.Minute)
-	c := skipRevCase{
-		tune:  liveTune(50 * time.Millisecond),
-		steps: 20,
-		lose:  func(vid string, at time.Time) bool { return vid == v && !at.Before(stopAt) },
-	}
-	h, lost, end := skipRevRun(t, c)
-	_ = lost
-	if testutil.ToFloat64(h.metrics.SweepSkipped) == 0 {
-		t.Fatal("no vehicle was skipped: the test shows nothing")
-	}
-	checkPublished(t, h, t0, end.Add(-time.Minute), v)
+	bubble(t, func(t *testing.T) {
+		v := clean1Vehicle(t)
+		stopAt := t0.Add(5 * time.Minute)
+		c := skipRevCase{
+			tune:  liveTune(50 * time.Millisecond),
+			steps: 20,
+			lose:  func(vid string, at time.Time) bool { return vid == v && !at.Before(stopAt) },
+		}
+		h, lost, end := skipRevRun(t, c)
+		_ = lost
+		if testutil.ToFloat64(h.metrics.SweepSkipped) == 0 {
+			t.Fatal("no vehicle was skipped: the test shows nothing")
+		}
+		checkPublished(t, h, t0, end.Add(-time.Minute), v)
+	})
 }
