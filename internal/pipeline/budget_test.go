@@ -46,7 +46,7 @@ func TestRunFirstStartSnapshotFirst(t *testing.T) {
 				newest[v.ID] = pts[len(pts)-1].OccurredAt
 			}
 		}
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		runErr := make(chan error, 1)
 		go func() { runErr <- h.pipe.Run(ctx) }()
 		defer func() {
@@ -118,7 +118,7 @@ func TestRunSweepStretchReported(t *testing.T) {
 			c.PollInterval, c.SweepInterval, c.Lookback, c.GapThreshold = poll, sweep, time.Minute, 30*time.Second
 		})
 		start := time.Now()
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		runErr := make(chan error, 1)
 		go func() { runErr <- h.pipe.Run(ctx) }()
 		<-time.After(10 * time.Second)

@@ -36,7 +36,7 @@ func TestBackfillEndToEnd(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		h := newHarness(t, faulty(3, 4, time.Minute), t0, nil)
 		from, to := t0.Add(-6*time.Hour), t0
-		res, err := h.pipe.Backfill(context.Background(), from, to)
+		res, err := h.pipe.Backfill(t.Context(), from, to)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +58,7 @@ func TestBackfillEndToEnd(t *testing.T) {
 
 		// The job is checkpointed as complete: running it again publishes nothing.
 		h.start(nil)
-		res, err = h.pipe.Backfill(context.Background(), from, to)
+		res, err = h.pipe.Backfill(t.Context(), from, to)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +88,7 @@ func TestBackfillResume(t *testing.T) {
 		h.start(nil)
 		// The saved cursors have expired meanwhile: the first one is refused.
 		h.refuseCursors.Store(1)
-		res, err := h.pipe.Backfill(context.Background(), from, to)
+		res, err := h.pipe.Backfill(t.Context(), from, to)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +123,7 @@ func TestBackfillAPIOutage(t *testing.T) {
 			return 0
 		}
 		h.answer.Store(&down)
-		if _, err := h.pipe.Backfill(context.Background(), from, to); err != nil {
+		if _, err := h.pipe.Backfill(t.Context(), from, to); err != nil {
 			t.Fatalf("backfill failed during an API outage: %v", err)
 		}
 		valid, malformed := h.truth(from, to, t0)
@@ -148,7 +148,7 @@ func TestRunEndToEnd(t *testing.T) {
 			c.GapThreshold = 2 * time.Minute
 			c.Lookback = lookback
 		})
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		runErr := make(chan error, 1)
 		go func() { runErr <- h.pipe.Run(ctx) }()
@@ -211,7 +211,7 @@ func TestRunEndToEnd(t *testing.T) {
 			c.GapThreshold = 2 * time.Minute
 			c.Lookback = lookback
 		})
-		ctx2, cancel2 := context.WithCancel(context.Background())
+		ctx2, cancel2 := context.WithCancel(t.Context())
 		go func() { runErr <- h.pipe.Run(ctx2) }()
 		polled(now)
 		polled(now)
@@ -254,7 +254,7 @@ func TestRunLatency(t *testing.T) {
 			c.PollInterval, c.SweepInterval, c.Lookback, c.GapThreshold = poll, sweep, time.Minute, time.Minute
 		})
 		start := time.Now()
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		runErr := make(chan error, 1)
 		go func() { runErr <- h.pipe.Run(ctx) }()
 		// Run for three sweeps' worth of real time.
@@ -319,7 +319,7 @@ func TestRunRestartsCatchUp(t *testing.T) {
 		h := newHarness(t, cfg, t0, tune)
 		now := t0
 		run := func(minutes int) {
-			ctx, cancel := context.WithCancel(context.Background())
+			ctx, cancel := context.WithCancel(t.Context())
 			errc := make(chan error, 1)
 			go func() { errc <- h.pipe.Run(ctx) }()
 			waitPages(t, h, 2)
@@ -343,7 +343,7 @@ func TestRunRestartsCatchUp(t *testing.T) {
 		// a fourth start, whose first sweep must find everything.
 		h.start(tune)
 		valid, malformed := h.truth(t0.Add(-lookback), now, now)
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() { errc <- h.pipe.Run(ctx) }()
 		// Published counts this process only: what the earlier ones missed.

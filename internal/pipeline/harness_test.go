@@ -3,7 +3,6 @@ package pipeline_test
 import (
 	"bytes"
 	"cmp"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -243,7 +242,7 @@ type process struct {
 // a backfill and a live tail do.
 func (h *harness) process(txnID string, tune func(*pipeline.Config)) *process {
 	t := h.t
-	ctx := context.Background()
+	ctx := h.t.Context()
 	m := pipeline.NewMetrics(nil)
 	client, err := catena.New(catena.Config{
 		APIURL: h.apiURL, TokenURL: h.apiURL + "/realms/catena/protocol/openid-connect/token",
@@ -335,7 +334,7 @@ func (h *harness) readBack() (events, dlq []*kgo.Record) {
 		h.t.Fatal(err)
 	}
 	defer r.Close()
-	ctx := context.Background()
+	ctx := h.t.Context()
 	if err := r.ReadAll(ctx, h.topic, func(rec *kgo.Record) { events = append(events, rec) }); err != nil {
 		h.t.Fatal(err)
 	}

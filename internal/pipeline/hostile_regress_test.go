@@ -1,7 +1,6 @@
 package pipeline_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -81,7 +80,7 @@ func TestBackfillOversizedRecord(t *testing.T) {
 			}
 		}
 		h.rewrite.Store(&rw)
-		if _, err := h.pipe.Backfill(context.Background(), from, to); err != nil {
+		if _, err := h.pipe.Backfill(t.Context(), from, to); err != nil {
 			t.Fatalf("backfill with one oversized record: %v", err)
 		}
 		_, dlq := deadLetterCounts(h)
@@ -151,7 +150,7 @@ func TestBackfillOneBadVehicle(t *testing.T) {
 		h.vehicleList.Store(&list)
 
 		from, to := t0.Add(-2*time.Hour), t0
-		_, err := h.pipe.Backfill(context.Background(), from, to)
+		_, err := h.pipe.Backfill(t.Context(), from, to)
 		if !errors.Is(err, pipeline.ErrIncomplete) || !strings.Contains(err.Error(), failing) || strings.Contains(err.Error(), gone) {
 			t.Fatalf("backfill with one failing vehicle: %v; want ErrIncomplete naming %s only", err, failing)
 		}
@@ -170,7 +169,7 @@ func TestBackfillOneBadVehicle(t *testing.T) {
 		}
 		h.answer.Store(&answer2)
 		h.start(tune)
-		if _, err := h.pipe.Backfill(context.Background(), from, to); err != nil {
+		if _, err := h.pipe.Backfill(t.Context(), from, to); err != nil {
 			t.Fatalf("rerun after the vehicle recovered: %v", err)
 		}
 		n := idCounts(h)

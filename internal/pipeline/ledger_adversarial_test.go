@@ -33,13 +33,13 @@ func TestAdvInvertedClaimWalkedTwice(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		h := newHarness(t, clean(1, 2), t0, nil)
 		// The bridge's clock is behind the range start: resolved to = t0 < from.
-		if _, err := h.pipe.Backfill(context.Background(), t0.Add(time.Hour), time.Time{}); err == nil {
+		if _, err := h.pipe.Backfill(t.Context(), t0.Add(time.Hour), time.Time{}); err == nil {
 			t.Fatal("backfill whose from is after now succeeded")
 		}
 		h.clock.Set(t0.Add(3 * time.Hour))
 		h.start(nil)
 		from, to := t0.Add(-time.Hour), t0.Add(2*time.Hour)
-		if _, err := h.pipe.Backfill(context.Background(), from, to); err != nil {
+		if _, err := h.pipe.Backfill(t.Context(), from, to); err != nil {
 			t.Fatal(err)
 		}
 		checkOnce(t, h, from, to)
@@ -69,13 +69,13 @@ func TestAdvNullFleetIDDeadLetteredTwice(t *testing.T) {
 		from, to := t0.Add(-time.Hour), t0
 		failBackfill := func(r *http.Request) bool { return r.URL.Query().Get("from_datetime") == from.Format(time.RFC3339) }
 		h.fail.Store(&failBackfill)
-		if _, err := h.process("bf-f1", bfTune).pipe.Backfill(context.Background(), from, to); err == nil {
+		if _, err := h.process("bf-f1", bfTune).pipe.Backfill(t.Context(), from, to); err == nil {
 			t.Fatal("the backfill did not fail")
 		}
 		h.fail.Store(nil)
 		now := t0
 		runSteps(t, h, &now, 2)
-		if _, err := h.process("bf-f1", bfTune).pipe.Backfill(context.Background(), from, to); err != nil {
+		if _, err := h.process("bf-f1", bfTune).pipe.Backfill(t.Context(), from, to); err != nil {
 			t.Fatal(err)
 		}
 		n, dl := deadLetterCounts(h)
@@ -132,11 +132,11 @@ func TestAdvNullFleetRefPublishedTwice(t *testing.T) {
 		h.rewrite.Store(nullRef(v))
 		from, to := t0.Add(-time.Hour), t0
 		a := h.process("bf-ref", func(c *pipeline.Config) { c.FleetRefs = []string{fl.Ref} })
-		if _, err := a.pipe.Backfill(context.Background(), from, to); err != nil {
+		if _, err := a.pipe.Backfill(t.Context(), from, to); err != nil {
 			t.Fatal(err)
 		}
 		b := h.process("bf-all", nil)
-		if _, err := b.pipe.Backfill(context.Background(), from, to); err != nil {
+		if _, err := b.pipe.Backfill(t.Context(), from, to); err != nil {
 			t.Fatal(err)
 		}
 		checkOnce(t, h, from, to)
@@ -168,11 +168,11 @@ func TestAdvVehicleChangedFleetLost(t *testing.T) {
 		h.rewrite.Store(&rw)
 		from, to := t0.Add(-time.Hour), t0
 		a := h.process("bf-f1", func(c *pipeline.Config) { c.FleetIDs = []string{f1.ID} })
-		if _, err := a.pipe.Backfill(context.Background(), from, to); err != nil {
+		if _, err := a.pipe.Backfill(t.Context(), from, to); err != nil {
 			t.Fatal(err)
 		}
 		b := h.process("bf-all", nil)
-		if _, err := b.pipe.Backfill(context.Background(), from, to); err != nil {
+		if _, err := b.pipe.Backfill(t.Context(), from, to); err != nil {
 			t.Fatal(err)
 		}
 		checkOnce(t, h, from, to)
@@ -188,7 +188,7 @@ func TestAdvFutureToRefused(t *testing.T) {
 		tune := liveTune(100 * time.Millisecond)
 		h := newHarness(t, clean(1, 2), t0, tune)
 		bf := h.process("bf-future", nil)
-		_, err := bf.pipe.Backfill(context.Background(), t0.Add(-time.Hour), t0.Add(10*time.Minute))
+		_, err := bf.pipe.Backfill(t.Context(), t0.Add(-time.Hour), t0.Add(10*time.Minute))
 		if err == nil || !strings.Contains(err.Error(), "after now") {
 			t.Fatalf("backfill with --to in the future: %v, want a refusal", err)
 		}
@@ -223,13 +223,13 @@ func TestAdvTailFilterChangeReleased(t *testing.T) {
 		}
 		released := now
 		rel := h.process("tail-all", nil) // the old tail's transactional id: fences it
-		if err := pipeline.ReleaseClaim(context.Background(), rel.sink, "run-"+pipeline.LiveScope(nil, nil), released.Add(-time.Minute), released); err == nil {
+		if err := pipeline.ReleaseClaim(t.Context(), rel.sink, "run-"+pipeline.LiveScope(nil, nil), released.Add(-time.Minute), released); err == nil {
 			t.Error("a release before now was accepted")
 		}
-		if err := pipeline.ReleaseClaim(context.Background(), rel.sink, "run-"+pipeline.LiveScope(nil, nil), released, released); err != nil {
+		if err := pipeline.ReleaseClaim(t.Context(), rel.sink, "run-"+pipeline.LiveScope(nil, nil), released, released); err != nil {
 			t.Fatal(err)
 		}
-		if err := old.pipe.Run(context.Background()); err == nil || !errors.Is(err, pipeline.ErrReleased) {
+		if err := old.pipe.Run(t.Context()); err == nil || !errors.Is(err, pipeline.ErrReleased) {
 			t.Errorf("the released tail ran again: %v", err)
 		}
 		f1Tail := h.process("tail-f1", tuneF1)
@@ -272,7 +272,7 @@ func TestAdvLegacyTailUpgradeLoses(t *testing.T) {
 		put := func(k string, v any) {
 			b, _ := json.Marshal(v)
 			r := &kgo.Record{Topic: h.topic + ".checkpoints", Key: []byte(k), Value: b}
-			if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+			if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -310,7 +310,7 @@ func TestAdvSplitGapSecondWindowRetry(t *testing.T) {
 		silentFrom := t0.Add(-35 * time.Minute)
 		hide := func(vid string, at time.Time) bool { return vid == v && !at.Before(silentFrom) }
 		h.hide.Store(&hide)
-		if _, err := h.process("bf", nil).pipe.Backfill(context.Background(), t0.Add(-20*time.Minute), t0.Add(-10*time.Minute)); err != nil {
+		if _, err := h.process("bf", nil).pipe.Backfill(t.Context(), t0.Add(-20*time.Minute), t0.Add(-10*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		h.start(tune)
@@ -326,7 +326,7 @@ func TestAdvSplitGapSecondWindowRetry(t *testing.T) {
 		h.fail.Store(&failPage2)
 		h.hide.Store(nil)
 		h.start(tune)
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() { errc <- h.pipe.Run(ctx) }()
 		waitCounter(t, func() float64 { return testutil.ToFloat64(h.metrics.VehicleErrors.WithLabelValues("gap")) }, 2)
@@ -370,7 +370,7 @@ func TestAdvMultiPartitionCheckpointTopic(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		h := newHarness(t, clean(1, 2), t0, nil)
 		adm := kadm.NewClient(mustClient(t, h))
-		ctx := context.Background()
+		ctx := t.Context()
 		cp := h.topic + ".checkpoints"
 		if _, err := adm.DeleteTopic(ctx, cp); err != nil {
 			t.Fatal(err)
@@ -420,7 +420,7 @@ func TestAdvRerunReorderedFiltersClockMoved(t *testing.T) {
 		h.clock.Set(t0.Add(time.Hour))
 		h.refuseCursors.Store(1) // the saved cursor expired meanwhile
 		h.start(func(c *pipeline.Config) { c.FleetIDs = rev })
-		res, err := h.pipe.Backfill(context.Background(), from, time.Time{})
+		res, err := h.pipe.Backfill(t.Context(), from, time.Time{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -470,11 +470,11 @@ func TestAdvSyntheticTimeDeadLetterTwice(t *testing.T) {
 		}
 		h.rewrite.Store(&rw)
 		a := h.process("bf-ref", func(c *pipeline.Config) { c.FleetRefs = []string{fl.Ref} })
-		if _, err := a.pipe.Backfill(context.Background(), from, to); err != nil {
+		if _, err := a.pipe.Backfill(t.Context(), from, to); err != nil {
 			t.Fatal(err)
 		}
 		b := h.process("bf-all", nil)
-		if _, err := b.pipe.Backfill(context.Background(), from, to); err != nil {
+		if _, err := b.pipe.Backfill(t.Context(), from, to); err != nil {
 			t.Fatal(err)
 		}
 		n, _ := deadLetterCounts(h)
@@ -496,14 +496,14 @@ func TestAdvClaimCommittedThenCrash(t *testing.T) {
 		end := t0.Add(-time.Hour)
 		b, _ := json.Marshal(map[string]any{"job": job, "from": from, "to": end, "claimed_at": t0})
 		cl := mustClient(t, h)
-		if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: h.topic + ".checkpoints", Key: []byte("ledger/claim/" + job), Value: b}).FirstErr(); err != nil {
+		if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: h.topic + ".checkpoints", Key: []byte("ledger/claim/" + job), Value: b}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 		// A later job over the same range claims after it.
-		if _, err := h.process("other", nil).pipe.Backfill(context.Background(), from, t0); err != nil {
+		if _, err := h.process("other", nil).pipe.Backfill(t.Context(), from, t0); err != nil {
 			t.Fatal(err)
 		}
-		res, err := h.process(job, nil).pipe.Backfill(context.Background(), from, time.Time{})
+		res, err := h.process(job, nil).pipe.Backfill(t.Context(), from, time.Time{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -527,7 +527,7 @@ func TestAdvManyConcurrentClaims(t *testing.T) {
 			{t0.Add(-2 * time.Hour), t0.Add(-90 * time.Minute)},
 			{t0.Add(-5 * time.Hour), t0.Add(-150 * time.Minute)},
 		}
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		tail := h.process("tail", tune)
 		tailErr := make(chan error, 1)
@@ -536,7 +536,7 @@ func TestAdvManyConcurrentClaims(t *testing.T) {
 		for i, r := range ranges {
 			p := h.process("bf-"+string(rune('a'+i)), nil)
 			go func() {
-				_, err := p.pipe.Backfill(context.Background(), r[0], r[1])
+				_, err := p.pipe.Backfill(t.Context(), r[0], r[1])
 				errs <- err
 			}()
 		}

@@ -82,7 +82,7 @@ func TestBackfillOpenEndRerun(t *testing.T) {
 		for run := range 2 {
 			h.clock.Set(t0.Add(time.Duration(run+1) * 10 * time.Minute)) // "now" moves on between runs
 			h.start(nil)
-			res, err := h.pipe.Backfill(context.Background(), from, time.Time{})
+			res, err := h.pipe.Backfill(t.Context(), from, time.Time{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,7 +108,7 @@ func TestBackfillOverlap(t *testing.T) {
 		inside := [2]time.Time{t0.Add(-7 * time.Hour), t0.Add(-time.Hour)}
 		for i, r := range [][2]time.Time{a, b, a, inside} {
 			h.start(nil)
-			res, err := h.pipe.Backfill(context.Background(), r[0], r[1])
+			res, err := h.pipe.Backfill(t.Context(), r[0], r[1])
 			if err != nil {
 				t.Fatalf("backfill %d: %v", i+1, err)
 			}
@@ -138,7 +138,7 @@ func TestBackfillConcurrentOverlap(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, errs[i] = p.pipe.Backfill(context.Background(), r[0], r[1])
+				_, errs[i] = p.pipe.Backfill(t.Context(), r[0], r[1])
 			}()
 		}
 		wg.Wait()
@@ -161,12 +161,12 @@ func TestBackfillBesideLiveTail(t *testing.T) {
 				h := newHarness(t, clean(2, 3), t0, tune)
 				tail := h.process("tail", tune)
 				bf := h.process("backfill", nil)
-				ctx, cancel := context.WithCancel(context.Background())
+				ctx, cancel := context.WithCancel(t.Context())
 				defer cancel()
 				tailErr := make(chan error, 1)
 				bfErr := make(chan error, 1)
 				backfill := func() {
-					_, err := bf.pipe.Backfill(context.Background(), t0.Add(-time.Hour), t0)
+					_, err := bf.pipe.Backfill(t.Context(), t0.Add(-time.Hour), t0)
 					bfErr <- err
 				}
 				if tailFirst {
@@ -224,7 +224,7 @@ func TestRunGapRetry(t *testing.T) {
 		hide := func(vid string, at time.Time) bool { return vid == v && !at.Before(silentFrom) }
 		h.hide.Store(&hide)
 
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() { errc <- h.pipe.Run(ctx) }()
 		waitPages(t, h, 2)
@@ -282,14 +282,14 @@ func TestBackfillRerunFencesPredecessor(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := &kgo.Record{Topic: h.topic + ".checkpoints", Key: []byte("left-open"), Value: []byte("{}")}
-			if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+			if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
 				t.Fatal(err)
 			}
 		}
 		// The predecessor: same transactional id as the rerun.
 		openTxn(job)
 		p := h.process(job, nil)
-		if _, err := p.pipe.Backfill(context.Background(), from, to); err != nil {
+		if _, err := p.pipe.Backfill(t.Context(), from, to); err != nil {
 			t.Fatal(err)
 		}
 		if strings.Contains(p.logs.String(), "waits for an open transaction") {
@@ -347,13 +347,13 @@ func TestBackfillRestartReadsLittle(t *testing.T) {
 			return 0
 		}
 		h.answer.Store(&page2)
-		if _, err := h.pipe.Backfill(context.Background(), from, to); !errors.Is(err, pipeline.ErrIncomplete) {
+		if _, err := h.pipe.Backfill(t.Context(), from, to); !errors.Is(err, pipeline.ErrIncomplete) {
 			t.Fatalf("backfill with the last vehicle failing: %v, want ErrIncomplete", err)
 		}
 		h.answer.Store(nil)
 		before := len(idCounts(h))
 		h.start(tune)
-		res, err := h.pipe.Backfill(context.Background(), from, to)
+		res, err := h.pipe.Backfill(t.Context(), from, to)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -111,13 +111,13 @@ func TestRevNewestRecordFleetDisagrees(t *testing.T) {
 				h.retryMaxElapsed = 0
 				bfErr := make(chan error, 1)
 				go func() {
-					_, err := bfp.pipe.Backfill(context.Background(), from, t0)
+					_, err := bfp.pipe.Backfill(t.Context(), from, t0)
 					bfErr <- err
 				}()
 				waitCounter(t, func() float64 { return testutil.ToFloat64(bfp.metrics.PollErrors) }, 1)
 				h.start(tune) // the tail of every fleet claims after the backfill
 				now := t0
-				ctx, cancel := context.WithCancel(context.Background())
+				ctx, cancel := context.WithCancel(t.Context())
 				tailErr := make(chan error, 1)
 				go func() { tailErr <- h.pipe.Run(ctx) }()
 				waitPages(t, h, 2)
@@ -157,13 +157,13 @@ func TestRevReleaseAtInFutureLoses(t *testing.T) {
 		runProcess(t, h, old, &now, 2)
 		released := now
 		rel := h.process("tail-all", nil)
-		err := pipeline.ReleaseClaim(context.Background(), rel.sink, "run-"+pipeline.LiveScope(nil, nil), released.Add(2*time.Hour), released)
+		err := pipeline.ReleaseClaim(t.Context(), rel.sink, "run-"+pipeline.LiveScope(nil, nil), released.Add(2*time.Hour), released)
 		if err != nil {
 			t.Logf("release two hours ahead refused: %v", err)
 			return
 		}
 		t.Errorf("a release at %s, two hours after now (%s), was accepted", released.Add(2*time.Hour), released)
-		if err := old.pipe.Run(context.Background()); !errors.Is(err, pipeline.ErrReleased) {
+		if err := old.pipe.Run(t.Context()); !errors.Is(err, pipeline.ErrReleased) {
 			t.Errorf("the released tail ran again: %v", err)
 		}
 		f1 := h.sim.Fleets()[0].ID
@@ -192,12 +192,12 @@ func TestRevReleaseStarvedTailRestartedLate(t *testing.T) {
 		now := t0
 		runProcess(t, h, old, &now, 1)
 		starved := h.process("tail-f1", tuneF1)
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() { errc <- starved.pipe.Run(ctx) }()
 		waitCounter(t, func() float64 { return float64(starved.metrics.Counts().Pages) }, 2)
 		released := now
-		if err := pipeline.ReleaseClaim(context.Background(), h.process("tail-all", nil).sink, "run-"+pipeline.LiveScope(nil, nil), released, released); err != nil {
+		if err := pipeline.ReleaseClaim(t.Context(), h.process("tail-all", nil).sink, "run-"+pipeline.LiveScope(nil, nil), released, released); err != nil {
 			t.Fatal(err)
 		}
 		// The F1 tail runs on for an hour of simulated time (LOOKBACK is 30m).
@@ -233,14 +233,14 @@ func TestRevTailClaimedNoFirstSweepMark(t *testing.T) {
 		// The first start at t0 committed this claim and was killed.
 		b, _ := json.Marshal(map[string]any{"job": job, "from": t0.Add(-30 * time.Minute), "claimed_at": t0})
 		cl := mustClient(t, h)
-		if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: h.topic + ".checkpoints", Key: []byte("ledger/claim/" + job), Value: b}).FirstErr(); err != nil {
+		if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: h.topic + ".checkpoints", Key: []byte("ledger/claim/" + job), Value: b}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 		now := t0.Add(2 * time.Hour)
 		h.clock.Set(now)
 		h.start(tune)
 		runSteps(t, h, &now, 2)
-		if _, err := h.process("bf", nil).pipe.Backfill(context.Background(), t0.Add(-time.Hour), now.Add(-time.Minute)); err != nil {
+		if _, err := h.process("bf", nil).pipe.Backfill(t.Context(), t0.Add(-time.Hour), now.Add(-time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		checkPublished(t, h, t0.Add(-time.Hour), now.Add(-2*time.Minute))
@@ -257,7 +257,7 @@ func TestRevReleaseFencesRunningTail(t *testing.T) {
 		tune := liveTune(100 * time.Millisecond)
 		h := newHarness(t, clean(1, 2), t0, tune)
 		old := h.process("tail-all", tune)
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		errc := make(chan error, 1)
 		go func() { errc <- old.pipe.Run(ctx) }()
@@ -270,7 +270,7 @@ func TestRevReleaseFencesRunningTail(t *testing.T) {
 			waitCounter(t, pages, 2)
 		}
 		released := now
-		if err := pipeline.ReleaseClaim(context.Background(), h.process("tail-all", nil).sink, "run-"+pipeline.LiveScope(nil, nil), released, released); err != nil {
+		if err := pipeline.ReleaseClaim(t.Context(), h.process("tail-all", nil).sink, "run-"+pipeline.LiveScope(nil, nil), released, released); err != nil {
 			t.Fatal(err)
 		}
 		var err error

@@ -122,7 +122,7 @@ func TestRunDeadLetterOnceAcrossGap(t *testing.T) {
 		h.hide.Store(&hide)
 
 		h.clock.Set(g.OccurredAt)
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() { errc <- h.pipe.Run(ctx) }()
 		waitPages(t, h, 2)
@@ -170,7 +170,7 @@ func TestRunBadStreak(t *testing.T) {
 		hide := func(vid string, at time.Time) bool { return vid == v && at.After(g) && good[at] }
 		h.hide.Store(&hide)
 		h.clock.Set(g.Add(time.Second))
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() { errc <- h.pipe.Run(ctx) }()
 		waitPages(t, h, 2)
@@ -199,7 +199,7 @@ func TestRunBadStreak(t *testing.T) {
 // waits for two sweeps and stops it.
 func runSteps(t *testing.T, h *harness, now *time.Time, steps int) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() { errc <- h.pipe.Run(ctx) }()
 	waitPages(t, h, 2)
@@ -276,7 +276,7 @@ func TestRunCrashDuringFirstSweep(t *testing.T) {
 			return false
 		}
 		h.fail.Store(&fail)
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() { errc <- h.pipe.Run(ctx) }()
 		waitPages(t, h, 1) // first vehicle swept and committed; the rest of the sweep fails
@@ -308,7 +308,7 @@ func TestRunBadVehicleID(t *testing.T) {
 		hide := func(v string, at time.Time) bool { return v == b && !at.Before(parkFrom) && at.Before(parkTo) }
 		h.hide.Store(&hide)
 
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() { errc <- h.pipe.Run(ctx) }()
 		waitPages(t, h, 2)
@@ -362,7 +362,7 @@ func TestRunGapResumesNewestFirst(t *testing.T) {
 		}
 		h.hide.Store(&hide)
 
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() { errc <- h.pipe.Run(ctx) }()
 		waitPages(t, h, 2)

@@ -78,7 +78,7 @@ func TestRunPushEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		recvURL := h.net.serve(t, rc)
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		s := secret
 		if _, err := h.client.CreateWebhook(ctx, catena.WebhookCreate{URL: recvURL + webhook.Path, EventName: "vehicle_location.added", Secret: &s}); err != nil {

@@ -40,7 +40,7 @@ func rawHistory(t *testing.T, h *harness, vehicle string, from, to time.Time) []
 	var items []json.RawMessage
 	pager := h.raw.History(vehicle, catena.Window{From: from, To: to}, catena.LocationQuery{Size: 1000}, "")
 	for {
-		pg, err := pager.Next(context.Background())
+		pg, err := pager.Next(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,7 +61,7 @@ func push(p *pipeline.Pipeline, ctx context.Context, recs []json.RawMessage) err
 // test unless they were committed.
 func pushOK(t *testing.T, h *harness, recs []json.RawMessage) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 2500*time.Millisecond)
 	defer cancel()
 	if err := push(h.pipe, ctx, recs); err != nil {
 		t.Fatalf("push of %d records: %v", len(recs), err)
@@ -93,7 +93,7 @@ func pushAll(t *testing.T, h *harness, batches [][]json.RawMessage) {
 // startTail runs the harness's live tail until the returned stop is called.
 func startTail(t *testing.T, h *harness) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() { errc <- h.pipe.Run(ctx) }()
 	waitPages(t, h, 2)
@@ -233,13 +233,13 @@ func TestPushRevOutOfScopeFleet(t *testing.T) {
 		f1, f2 := h.sim.Fleets()[0], h.sim.Fleets()[1]
 		t1 := h.process("tail-f1", func(c *pipeline.Config) { tune(c); c.FleetIDs = []string{f1.ID} })
 		h.pipe = t1.pipe
-		ctx1, cancel1 := context.WithCancel(context.Background())
+		ctx1, cancel1 := context.WithCancel(t.Context())
 		errc1 := make(chan error, 1)
 		go func() { errc1 <- t1.pipe.Run(ctx1) }()
 		waitCounter(t, func() float64 { return float64(t1.metrics.Counts().Pages) }, 2)
 
 		t2 := h.process("tail-f2", func(c *pipeline.Config) { tune(c); c.FleetIDs = []string{f2.ID} })
-		ctx2, cancel2 := context.WithCancel(context.Background())
+		ctx2, cancel2 := context.WithCancel(t.Context())
 		errc2 := make(chan error, 1)
 		go func() { errc2 <- t2.pipe.Run(ctx2) }()
 		waitCounter(t, func() float64 { return float64(t2.metrics.Counts().Pages) }, 2)
@@ -254,7 +254,7 @@ func TestPushRevOutOfScopeFleet(t *testing.T) {
 			// An unfiltered subscription delivers F2's points to F1's receiver.
 			recs := asPushed(t, rawHistory(t, h, v2, prev, now))
 			pushed = append(pushed, recs...)
-			if err := push(t1.pipe, context.Background(), recs); err != nil {
+			if err := push(t1.pipe, t.Context(), recs); err != nil {
 				t.Fatal(err)
 			}
 			waitCounter(t, func() float64 { return float64(t2.metrics.Counts().Pages) }, 2)
@@ -316,7 +316,7 @@ func TestPushRevRestartPushBeforeFirstPoll(t *testing.T) {
 			return snapshotDown.Load() && strings.Contains(r.URL.Path, "vehicle-locations") && r.URL.Query().Get("only_latest") != "false"
 		}
 		h.fail.Store(&fail)
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() { errc <- h.pipe.Run(ctx) }()
 		waitSweeps(t, h, 1) // the restart's sweep, while the first poll retries
@@ -358,7 +358,7 @@ func TestPushRevCommitAfterTimeoutRetried(t *testing.T) {
 				recs := asPushed(t, history(t, h, v.ID, prev, now))
 				all = append(all, recs...)
 				if step%2 == 0 {
-					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+					ctx, cancel := context.WithTimeout(t.Context(), 5*time.Millisecond)
 					err := push(h.pipe, ctx, recs)
 					cancel()
 					if err == nil {
@@ -371,7 +371,7 @@ func TestPushRevCommitAfterTimeoutRetried(t *testing.T) {
 				var wg sync.WaitGroup
 				for range 4 {
 					wg.Go(func() {
-						ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+						ctx, cancel := context.WithTimeout(t.Context(), 2500*time.Millisecond)
 						defer cancel()
 						if err := push(h.pipe, ctx, recs); err != nil {
 							t.Errorf("concurrent push: %v", err)

@@ -39,7 +39,7 @@ func history(t *testing.T, h *harness, vehicle string, from, to time.Time) []jso
 	var items []json.RawMessage
 	pager := h.client.History(vehicle, catena.Window{From: from, To: to}, catena.LocationQuery{Size: 1000}, "")
 	for {
-		pg, err := pager.Next(context.Background())
+		pg, err := pager.Next(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,10 +58,10 @@ func TestRunPush(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		tune := liveTune(100 * time.Millisecond)
 		h := newHarness(t, clean(1, 3), t0, tune)
-		if _, err := h.pipe.Push(context.Background(), nil); !errors.Is(err, pipeline.ErrNotTailing) {
+		if _, err := h.pipe.Push(t.Context(), nil); !errors.Is(err, pipeline.ErrNotTailing) {
 			t.Errorf("Push with no tail running: %v, want ErrNotTailing", err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() { errc <- h.pipe.Run(ctx) }()
 		waitPages(t, h, 2)
@@ -75,7 +75,7 @@ func TestRunPush(t *testing.T) {
 			// (a retried delivery), before the tail's next poll sees it.
 			for _, v := range h.sim.Vehicles() {
 				recs := asPushed(t, history(t, h, v.ID, prev, now))
-				pctx, pcancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+				pctx, pcancel := context.WithTimeout(t.Context(), 2500*time.Millisecond)
 				if _, err := h.pipe.Push(pctx, recs); err != nil {
 					t.Fatalf("push: %v", err)
 				}
@@ -92,7 +92,7 @@ func TestRunPush(t *testing.T) {
 			}
 			if step == 0 {
 				for range 2 {
-					if _, err := h.pipe.Push(context.Background(), []json.RawMessage{bad}); err != nil {
+					if _, err := h.pipe.Push(t.Context(), []json.RawMessage{bad}); err != nil {
 						t.Fatalf("push a bad record: %v", err)
 					}
 				}
@@ -128,7 +128,7 @@ func TestRunPushNoExtraGapFills(t *testing.T) {
 		pushedTo.Store(t0.UnixNano())
 		hide := func(_ string, at time.Time) bool { return at.UnixNano() >= pushedTo.Load() }
 		h.hide.Store(&hide)
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() { errc <- h.pipe.Run(ctx) }()
 		waitPages(t, h, 2)
@@ -139,7 +139,7 @@ func TestRunPushNoExtraGapFills(t *testing.T) {
 			now = now.Add(time.Minute)
 			h.clock.Set(now)
 			for _, v := range h.sim.Vehicles() {
-				if _, err := h.pipe.Push(context.Background(), asPushed(t, rawHistory(t, h, v.ID, prev, now))); err != nil {
+				if _, err := h.pipe.Push(t.Context(), asPushed(t, rawHistory(t, h, v.ID, prev, now))); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -171,7 +171,7 @@ func TestRunPushSparesSweeps(t *testing.T) {
 		pushedTo.Store(t0.UnixNano())
 		hide := func(_ string, at time.Time) bool { return at.UnixNano() >= pushedTo.Load() }
 		h.hide.Store(&hide)
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() { errc <- h.pipe.Run(ctx) }()
 		waitPages(t, h, 2)
@@ -193,7 +193,7 @@ func TestRunPushSparesSweeps(t *testing.T) {
 					json.Unmarshal(recs[0], &x)
 					lost, recs = x.ID, recs[1:]
 				}
-				if _, err := h.pipe.Push(context.Background(), recs); err != nil {
+				if _, err := h.pipe.Push(t.Context(), recs); err != nil {
 					t.Fatal(err)
 				}
 			}

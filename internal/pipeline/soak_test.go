@@ -76,7 +76,7 @@ func TestSoakLiveTail(t *testing.T) {
 		}
 		h.rewrite.Store(&rw)
 
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() { errc <- h.pipe.Run(ctx) }()
 		waitPages(t, h, 2)
