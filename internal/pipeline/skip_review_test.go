@@ -131,7 +131,10 @@ func TestSkipRevLateUploadLostPush(t *testing.T) {
 				var v string
 				lateFrom := t0.Add(20 * time.Minute)
 				c := skipRevCase{
-					tune:  func(c *pipeline.Config) { liveTune(50 * time.Millisecond)(c); c.FullSweepEvery = tc.every },
+					// A sweep about every step (each step waits for one):
+					// at 50ms, two or three swept each step, and every sweep
+					// of the control is full.
+					tune:  func(c *pipeline.Config) { liveTune(150 * time.Millisecond)(c); c.FullSweepEvery = tc.every },
 					steps: 63,
 					late: func(vid string, at time.Time) bool {
 						return vid == v && !at.Before(lateFrom) && at.Before(lateFrom.Add(time.Minute))
