@@ -40,6 +40,21 @@
 // that the API returns again outside a vehicle's newest point would be
 // published again; the API's contract gives no way for that to happen.
 //
+// # Time
+//
+// The pipeline reads two kinds of time, each from one place:
+//
+//   - the API's time, Config.Now: which instants exist yet, the windows it
+//     asks for, LOOKBACK, GAP_THRESHOLD, a record's ingest time. It is
+//     injected: the demo passes its simulator's faster clock, the tests
+//     their simulator's clock, which they move by hand.
+//   - elapsed time, package time: how long to wait (poll and sweep timers,
+//     backoffs, the outage limit), how long something took (metrics), and
+//     the broker's record timestamps, which the restart's read back is
+//     bounded by. Those follow the machine's clock whatever the API's
+//     clock does. The tests run in testing/synctest bubbles, which replace
+//     package time with a fake clock, so no test waits for a real timer.
+//
 // Failures: API errors are retried by the client (429, 5xx, network) within
 // its bounded retry time; Kafka errors are retried by the sink without bound
 // (the bridge waits for the broker) except fencing, which stops the bridge. A

@@ -23,8 +23,10 @@ type Config struct {
 	Metrics  *Metrics     // default: unregistered metrics
 	Logger   *slog.Logger // default: slog.Default()
 
-	// Now is the bridge's clock for API time ranges (default time.Now). The
-	// demo passes the simulator's faster clock.
+	// Now is the API's clock, for every instant compared with the API's
+	// records and ranges (default time.Now). The demo passes the
+	// simulator's faster clock. Waits and elapsed times use package time
+	// (see the package doc, Time).
 	Now func() time.Time
 
 	FleetIDs  []string // filter of every request, optional
