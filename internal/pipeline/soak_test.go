@@ -75,6 +75,7 @@ func TestSoakLiveTail(t *testing.T) {
 			}
 		}
 		h.rewrite.Store(&rw)
+		h.rewriteOnly.Store(&oversized)
 
 		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
