@@ -234,14 +234,16 @@ func sumDL(m map[string]int64) int64 {
 	return n
 }
 
-// TestRunLatency measures, on the wall clock, how long a record takes from
-// becoming visible at the API to being committed to Kafka (the record's
-// timestamp is its produce time): a vehicle's newest point within
-// POLL_INTERVAL + 2s, a late record within SWEEP_INTERVAL + 2s.
+// TestRunLatency measures how long a record takes from becoming visible at
+// the API to being committed to Kafka (the record's timestamp is its
+// produce time): a vehicle's newest point within POLL_INTERVAL + 2s, a late
+// record within SWEEP_INTERVAL + 2s. Against a real broker that is the wall
+// clock; in a bubble (make test) the fake clock, which counts the bridge's
+// waits (its scheduling) but not its CPU.
 func TestRunLatency(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		if testing.Short() {
-			t.Skip("-short: runs for several seconds of real time")
+			t.Skip("-short: runs several seconds of its clock (the wall clock against a real broker)")
 		}
 		const (
 			poll  = 500 * time.Millisecond

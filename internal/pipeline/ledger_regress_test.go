@@ -89,6 +89,9 @@ func TestBackfillOpenEndRerun(t *testing.T) {
 			if !res.To.Equal(t0) {
 				t.Errorf("run %d: the job's end is %s, want the first run's now, %s", run+2, res.To, t0)
 			}
+			if run == 0 && res.Resumed == 0 {
+				t.Error("run 2 resumed nothing: the first run was not stopped part-way")
+			}
 			if run == 1 && (!res.AlreadyComplete || h.metrics.Counts().Fetched != 0) {
 				t.Errorf("run 3 of a finished job: already complete %v, fetched %d; want true, 0", res.AlreadyComplete, h.metrics.Counts().Fetched)
 			}
