@@ -182,6 +182,7 @@ func TestRunPushSparesSweeps(t *testing.T) {
 			prev := now
 			now = now.Add(time.Minute)
 			h.clock.Set(now)
+			var batches [][]json.RawMessage
 			for _, v := range h.sim.Vehicles() {
 				recs := asPushed(t, rawHistory(t, h, v.ID, prev, now))
 				if step == 2 && v.ID == lossy && len(recs) > 1 {
@@ -193,10 +194,9 @@ func TestRunPushSparesSweeps(t *testing.T) {
 					json.Unmarshal(recs[0], &x)
 					lost, recs = x.ID, recs[1:]
 				}
-				if _, err := h.pipe.Push(t.Context(), recs); err != nil {
-					t.Fatal(err)
-				}
+				batches = append(batches, recs)
 			}
+			pushAll(t, h, batches)
 			pushedTo.Store(now.UnixNano())
 			waitPages(t, h, 2)
 			waitSweeps(t, h, 1)
