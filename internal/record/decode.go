@@ -94,16 +94,14 @@ func (d *decoder) record(l *Location) error {
 	if d.peek() == '}' {
 		d.pos++
 	} else {
+		next := d.t.top.first
 		for {
 			if d.peek() != '"' {
 				return d.syntax("record")
 			}
-			key, raw, ok := d.str()
+			i, key, ok := d.key(&d.t.top, next)
 			if !ok {
 				return d.syntax("record")
-			}
-			if raw {
-				key = unquote(d.tmp[:0], key)
 			}
 			if d.peek() != ':' {
 				return d.syntax("record")
@@ -111,7 +109,10 @@ func (d *decoder) record(l *Location) error {
 			d.pos++
 			d.ws()
 			start := d.pos
-			if err := d.field(key, l); err != nil {
+			if i >= 0 {
+				next = d.t.next[i]
+			}
+			if err := d.field(i, key, l); err != nil {
 				if err.(*Invalid).Reason == ReasonDecode {
 					return err
 				}
@@ -122,7 +123,7 @@ func (d *decoder) record(l *Location) error {
 				}
 				d.pos = start
 				if !d.skip(0) {
-					return d.syntaxAt(string(key), start)
+					return d.syntaxAt(d.t.name(i, key), start)
 				}
 			}
 			c := d.peek()
@@ -141,11 +142,43 @@ func (d *decoder) record(l *Location) error {
 	return firstErr
 }
 
-func (d *decoder) field(key []byte, l *Location) error {
-	if d.pos >= len(d.data) {
-		return d.syntax(string(key))
+// key scans the key at d.pos (a '"') and returns its spec in k (-1 for a
+// key the table does not know) and, for an unknown key, its content. The
+// spec next is tried first: when the input has its key, quotes included,
+// byte for byte, the key is that spec's without scanning nor hashing it.
+// The content of an unknown key is valid until the next string is read.
+func (d *decoder) key(k *keyIndex, next int16) (i int, key []byte, ok bool) {
+	if next >= 0 {
+		q := d.t.quoted[next]
+		if len(d.data)-d.pos >= len(q) && string(d.data[d.pos:d.pos+len(q)]) == q {
+			d.pos += len(q)
+			return int(next), nil, true
+		}
 	}
-	i := d.t.top.lookup(key)
+	key, raw, ok := d.str()
+	if !ok {
+		return -1, nil, false
+	}
+	if raw {
+		key = unquote(d.tmp[:0], key)
+	}
+	return k.lookup(key), key, true
+}
+
+// name is the name of field i, or the unknown key.
+func (t *table) name(i int, key []byte) string {
+	if i >= 0 {
+		return t.specs[i].name
+	}
+	return string(key)
+}
+
+// field decodes the value of field i (-1: key, which the table does not
+// know, whose value is skipped).
+func (d *decoder) field(i int, key []byte, l *Location) error {
+	if d.pos >= len(d.data) {
+		return d.syntax(d.t.name(i, key))
+	}
 	if i < 0 {
 		if !d.skip(0) {
 			return d.syntax(string(key))
@@ -632,11 +665,12 @@ func (d *decoder) object(i int, l *Location) error {
 		d.pos++
 		return nil
 	}
+	next := members.first
 	for {
 		if d.peek() != '"' {
 			return d.syntax(field)
 		}
-		key, ok := d.strContent()
+		m, _, ok := d.key(members, next)
 		if !ok {
 			return d.syntax(field)
 		}
@@ -646,7 +680,8 @@ func (d *decoder) object(i int, l *Location) error {
 		d.pos++
 		d.ws()
 		var err error
-		if m := members.lookup(key); m >= 0 {
+		if m >= 0 {
+			next = d.t.next[m]
 			err = d.value(m, l)
 		} else if !d.skip(0) {
 			err = d.syntax(field)

@@ -1,6 +1,12 @@
 package record
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -50,6 +56,44 @@ func TestTableRefusesBadSpecs(t *testing.T) {
 	} {
 		if _, err := newTable(append(fields[:len(fields):len(fields)], sp)); err == nil {
 			t.Errorf("spec %q accepted", sp.name)
+		}
+	}
+}
+
+// TestKeyOrderDoesNotMatter: Decode guesses each key from the table's order
+// (the API's); a record whose keys come in another order (here sorted, as
+// encoding/json writes a map, and reversed) decodes to the same Location.
+func TestKeyOrderDoesNotMatter(t *testing.T) {
+	want := mustDecode(t, sample)
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(sample), &m); err != nil {
+		t.Fatal(err)
+	}
+	sorted, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := slices.Sorted(maps.Keys(m))
+	slices.Reverse(keys)
+	var rev strings.Builder
+	for i, k := range keys {
+		rev.WriteString(map[bool]string{true: "{", false: ","}[i == 0])
+		fmt.Fprintf(&rev, "%q:%s", k, m[k])
+	}
+	rev.WriteString("}")
+	for _, raw := range []string{string(sorted), rev.String()} {
+		got := mustDecode(t, raw)
+		// The raw values are the same JSON, compacted by Marshal.
+		for _, v := range [][2]json.RawMessage{{got.Extras, want.Extras}, {got.SourceData, want.SourceData}} {
+			var a, b bytes.Buffer
+			_, _ = json.Compact(&a, v[0]), json.Compact(&b, v[1])
+			if a.String() != b.String() {
+				t.Errorf("raw value %s, want %s", v[0], v[1])
+			}
+		}
+		got.Raw, got.Extras, got.SourceData = want.Raw, want.Extras, want.SourceData
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("keys in another order decode to\n%+v\nwant\n%+v", got, want)
 		}
 	}
 }
