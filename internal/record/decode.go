@@ -47,8 +47,36 @@ func Decode(raw []byte, l *Location) error {
 	d.t = std
 	d.data = raw
 	err := d.record(l)
+	if e, ok := err.(*Invalid); err == nil || ok && e.Reason != ReasonDecode {
+		if d.ws(); d.pos < len(d.data) {
+			err = d.syntax("record")
+		}
+	}
 	d.finish(l)
 	return err
+}
+
+// DecodeItem decodes the record at the start of b, which may go on past the
+// record (b is the rest of a page's items array), and returns the record's
+// length n: the result is Decode(b[:n], l), with l.Raw = b[:n], found in
+// the one pass that decodes the record. It is how a page is cut into records
+// and decoded with each byte scanned once (catena.Pager.ScanItems).
+//
+// n is 0 when the record is not valid JSON: where it ends is then unknown.
+// The caller finds the end by other means and calls Decode on the record,
+// for the error that names it.
+func DecodeItem(b []byte, l *Location) (n int, err error) {
+	*l = Location{}
+	var d decoder
+	d.t = std
+	d.data = b
+	err = d.record(l)
+	if e, ok := err.(*Invalid); ok && e.Reason == ReasonDecode {
+		return 0, err
+	}
+	l.Raw = b[:d.pos:d.pos]
+	d.finish(l)
+	return d.pos, err
 }
 
 type span struct{ off, n int }
@@ -82,6 +110,7 @@ type boxes struct {
 	t [maxOptTm]time.Time
 }
 
+// record decodes the object at d.pos and leaves d.pos just past it.
 func (d *decoder) record(l *Location) error {
 	var firstErr error
 	if d.peek() != '{' {
@@ -135,9 +164,6 @@ func (d *decoder) record(l *Location) error {
 				return d.syntaxAt("record", d.pos-1)
 			}
 		}
-	}
-	if d.ws(); d.pos < len(d.data) {
-		return d.syntax("record")
 	}
 	return firstErr
 }

@@ -1,8 +1,10 @@
 package record
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -48,6 +50,42 @@ func FuzzDecode(f *testing.F) {
 		}
 		if dump(&l) != dump(&again) {
 			t.Fatalf("decoding is not deterministic")
+		}
+	})
+}
+
+// FuzzDecodeItem checks DecodeItem against Decode: the record it finds at
+// the start of a longer input decodes exactly as Decode decodes that
+// extent, and it refuses (n = 0) only what Decode refuses as invalid JSON.
+func FuzzDecodeItem(f *testing.F) {
+	f.Add([]byte(sample))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"id":"a"} x`))
+	f.Add([]byte(`{"location":{"type":"Point","coordinates":[1,"x"]},"h3_index_11":"8b283082800bfff"}`))
+	r := rand.New(rand.NewPCG(2, 2))
+	for range 20 {
+		f.Add([]byte(genRecord(r)))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		raw = bytes.TrimLeft(raw, " \t\r\n") // the splitter calls it at an item's first byte
+		b := append(raw[:len(raw):len(raw)], `,{"id":"next"}]`...)
+		var item, whole, exact Location
+		n, ierr := DecodeItem(b, &item)
+		werr := Decode(raw, &whole)
+		var inv *Invalid
+		malformed := errors.As(werr, &inv) && inv.Reason == ReasonDecode
+		if n == 0 {
+			if !malformed {
+				t.Fatalf("DecodeItem refused %q, which Decode decodes (error %v)", raw, werr)
+			}
+			return
+		}
+		eerr := Decode(b[:n], &exact)
+		if fmt.Sprint(ierr) != fmt.Sprint(eerr) || dump(&item) != dump(&exact) || string(item.Raw) != string(b[:n]) {
+			t.Fatalf("DecodeItem of %q: %v, %s\nDecode of its %d bytes: %v, %s", raw, ierr, dump(&item), n, eerr, dump(&exact))
+		}
+		if !malformed && n != len(bytes.TrimRight(raw, " \t\r\n")) {
+			t.Fatalf("DecodeItem of %q: %d bytes, want the whole record", raw, n)
 		}
 	})
 }
