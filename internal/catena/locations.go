@@ -98,9 +98,14 @@ func (c *Client) Locations(q LocationQuery, cursor string) *Pager[json.RawMessag
 	if err != nil {
 		err = fmt.Errorf("%s: invalid query: %w", op, err)
 	}
-	return newPager(op, cursor, err, func(ctx context.Context, cur string) (*Page[json.RawMessage], error) {
-		return getPage[json.RawMessage](ctx, c, op, EndpointVehicleLocations, query, cur)
+	var p *Pager[json.RawMessage]
+	p = newPager(op, cursor, err, func(ctx context.Context, cur string) (*Page[json.RawMessage], error) {
+		scan := p.scan
+		return fetchPage(ctx, c, op, EndpointVehicleLocations, query, cur, func(body []byte) (*Page[json.RawMessage], error) {
+			return scanRawPage(body, scan)
+		})
 	})
+	return p
 }
 
 // LatestLocations is Locations with OnlyLatest=true: the latest location of

@@ -30,8 +30,15 @@ type Pager[T any] struct {
 	next  string
 	seen  map[string]struct{}
 	done  bool
-	err   error // sticky: invalid query or cursor loop
+	err   error       // sticky: invalid query or cursor loop
+	scan  ItemScanner // location pages: reads the items as they are split
 }
+
+// ScanItems has the items of every page Next fetches from now on read by
+// scan as the page is split (see ItemScanner); nil stops it. It applies to
+// the pagers of location pages (Locations, LatestLocations, History) and
+// is ignored by the others.
+func (p *Pager[T]) ScanItems(scan ItemScanner) { p.scan = scan }
 
 func newPager[T any](op, cursor string, err error, fetch func(context.Context, string) (*Page[T], error)) *Pager[T] {
 	return &Pager[T]{op: op, fetch: fetch, next: cursor, err: err}
@@ -133,11 +140,16 @@ func decodePage[T any](body []byte) (*Page[T], error) {
 
 // getPage fetches and decodes one page of a list endpoint.
 func getPage[T any](ctx context.Context, c *Client, op, endpoint, query, cursor string) (*Page[T], error) {
+	return fetchPage(ctx, c, op, endpoint, query, cursor, decodePage[T])
+}
+
+// fetchPage fetches one page of a list endpoint and decodes it with decode.
+func fetchPage[T any](ctx context.Context, c *Client, op, endpoint, query, cursor string, decode func([]byte) (*Page[T], error)) (*Page[T], error) {
 	r := request{op: op, method: "GET", endpoint: endpoint, url: c.listURL(endpoint, query, cursor)}
 	var page *Page[T]
 	err := c.do(ctx, &r, func(_ int, body []byte) error {
 		var err error
-		page, err = decodePage[T](body)
+		page, err = decode(body)
 		return err
 	})
 	return page, err

@@ -29,7 +29,32 @@ import (
 // So a page whose only fault is inside an item is no longer refused whole:
 // its other items are published and the bad item is dead-lettered.
 func decodeRawPage(body []byte) (*Page[json.RawMessage], error) {
-	p, ok, err := splitRawPage(body)
+	return scanRawPage(body, nil)
+}
+
+// ItemScanner reads the items of a location page as the page is split
+// (Pager.ScanItems), so that a record decoder that finds where each record
+// ends (record.DecodeItem) spares the splitter its own pass over the items:
+// each byte is then scanned once.
+//
+// It is called with each item in turn: i is the item's index in the page's
+// Items, and b runs from the item's first byte to the end of the page's
+// copy of the body (past the item, past the items array). It returns the
+// item's length n, or 0 to leave finding the end to the splitter (an item
+// that is not valid JSON, for instance: the splitter then finds its end by
+// its brackets and strings, as without a scanner). b[:n] is then Items[i]:
+// the same memory, under the same rules (ReleaseItems). The scanner must
+// not modify b.
+//
+// What the scanner reads is only the page's when Next returns it: the
+// items of a page that is then refused (a broken envelope) were scanned
+// too, and a body that repeats "items" has its items scanned again from
+// index 0.
+type ItemScanner func(i int, b []byte) int
+
+// scanRawPage is decodeRawPage with each item read by scan (nil: none).
+func scanRawPage(body []byte, scan ItemScanner) (*Page[json.RawMessage], error) {
+	p, ok, err := splitRawPage(body, scan)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +83,7 @@ func describeSyntax(body []byte) error {
 // splitRawPage cuts body into a page. ok is false when the envelope's
 // grammar is broken (the caller describes it); err is a well-formed envelope
 // whose fields are wrong.
-func splitRawPage(body []byte) (p *Page[json.RawMessage], ok bool, err error) {
+func splitRawPage(body []byte, scan ItemScanner) (p *Page[json.RawMessage], ok bool, err error) {
 	i := skipSpace(body, 0)
 	if i >= len(body) {
 		return nil, false, nil
@@ -113,7 +138,7 @@ func splitRawPage(body []byte) (p *Page[json.RawMessage], ok bool, err error) {
 			case "items":
 				switch body[i] {
 				case '[':
-					items, end, ok := splitArray(body, i)
+					items, end, ok := splitArray(body, i, scan)
 					if !ok {
 						return nil, false, nil
 					}
@@ -186,39 +211,62 @@ func splitRawPage(body []byte) (p *Page[json.RawMessage], ok bool, err error) {
 // and returns the index just past it. ok is false when the array's own
 // grammar is broken: no ',' or ']' after an element, or the body ends
 // inside it. The elements themselves are not validated.
-func splitArray(body []byte, i int) (items []json.RawMessage, end int, ok bool) {
-	// First find the end, so that the copy is exact.
+//
+// With a scanner, the rest of the body is copied first and each element is
+// given to scan in the copy, the memory it keeps: where scan says the
+// element ends, the splitter does not look for the end itself.
+func splitArray(body []byte, i int, scan ItemScanner) (items []json.RawMessage, end int, ok bool) {
 	start := i
-	type span struct{ a, b int }
+	type span struct{ a, b int } // relative to start
 	spans := make([]span, 0, 1024)
-	i = skipSpace(body, i+1)
-	if i < len(body) && body[i] == ']' {
-		return []json.RawMessage{}, i + 1, true
+	// src is what is scanned: body, or with a scanner the copy of
+	// body[start:], where src[k] is body[k+off].
+	src, off := body, 0
+	var arr []byte
+	if scan != nil {
+		arr = append(getItemsBuf(len(body)-start), body[start:]...)
+		src, off = arr, start
 	}
-	for {
-		if i >= len(body) {
+	j := skipSpace(src, i+1-off)
+	if j < len(src) && src[j] == ']' {
+		putItemsBuf(arr)
+		return []json.RawMessage{}, j + 1 + off, true
+	}
+	for k := 0; ; k++ {
+		if j >= len(src) {
 			return nil, 0, false
 		}
-		e, ok := skipValue(body, i)
-		if !ok || e == i {
+		e := 0
+		if scan != nil {
+			if n := scan(k, src[j:]); n > 0 && n <= len(src)-j {
+				e = j + n
+			}
+		}
+		if e == 0 {
+			var ok bool
+			if e, ok = skipValue(src, j); !ok || e == j {
+				return nil, 0, false
+			}
+		}
+		spans = append(spans, span{j + off - start, e + off - start})
+		j = skipSpace(src, e)
+		if j >= len(src) {
 			return nil, 0, false
 		}
-		spans = append(spans, span{i - start, e - start})
-		i = skipSpace(body, e)
-		if i >= len(body) {
-			return nil, 0, false
-		}
-		if body[i] == ']' {
-			i++
+		if src[j] == ']' {
+			j++
 			break
 		}
-		if body[i] != ',' {
+		if src[j] != ',' {
 			return nil, 0, false
 		}
-		i = skipSpace(body, i+1)
+		j = skipSpace(src, j+1)
 	}
-	arr := getItemsBuf(i - start)
-	arr = append(arr, body[start:i]...)
+	i = j + off
+	if scan == nil {
+		// The end is known now, so that the copy is exact.
+		arr = append(getItemsBuf(i-start), body[start:i]...)
+	}
 	// One hidden element past the end carries the array, for ReleaseItems.
 	items = make([]json.RawMessage, len(spans), len(spans)+1)
 	items[:len(spans)+1][len(spans)] = arr[:0]
@@ -243,6 +291,14 @@ func getItemsBuf(n int) []byte {
 	return make([]byte, 0, n)
 }
 
+// putItemsBuf gives back an array no item refers to.
+func putItemsBuf(arr []byte) {
+	if arr != nil && cap(arr) <= maxPooledItems {
+		b := arr[:0]
+		itemsPool.Put(&b)
+	}
+}
+
 // ReleaseItems gives back the memory of a location page's items (a page
 // from Locations, LatestLocations or History) for the next page to reuse.
 // The caller must not use the items, nor anything that aliases them
@@ -260,10 +316,7 @@ func ReleaseItems(items []json.RawMessage) {
 		return // released already, or not a hidden array (appended to)
 	}
 	ext[len(items)] = nil
-	if cap(arr) <= maxPooledItems {
-		b := []byte(arr)
-		itemsPool.Put(&b)
-	}
+	putItemsBuf(arr)
 }
 
 // skipValue returns the index just past the JSON value starting at b[i]:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -248,4 +249,48 @@ func TestReleaseItems(t *testing.T) {
 	if string(r.Items[1]) != `{"f":4}` {
 		t.Fatalf("an appended item was changed: %q", r.Items)
 	}
+}
+
+// FuzzScanRawPage checks the split with an item scanner (the record
+// decoder, as the pipeline uses it) against the split without: the same
+// page or the same error, and every item the scanner read is exactly the
+// page's item, in the same memory.
+func FuzzScanRawPage(f *testing.F) {
+	for _, c := range rawPageCases {
+		f.Add([]byte(c))
+	}
+	f.Add([]byte(`{"items":[{"id":"a"} ,{"id":tru},{"id":"b","x":[1,{"y":"]"}]},{}],"total":3,"next_page":"c"}`))
+	f.Add([]byte(`{"items":[{"id":"a"}],"items":[{"id":"b"},{"id":"c"}],"total":2}`))
+	f.Add([]byte(`{"items":[{"id":"a"}x],"total":1}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		want, wantErr := decodeRawPage(body)
+		scanned := map[int][]byte{}
+		got, err := scanRawPage(body, func(i int, b []byte) int {
+			var l record.Location
+			n, _ := record.DecodeItem(b, &l)
+			delete(scanned, i)
+			if n > 0 {
+				scanned[i] = b[:n]
+			}
+			return n
+		})
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+			t.Fatalf("%q: error %v with the scanner, %v without", body, err, wantErr)
+		}
+		if err != nil {
+			return
+		}
+		if len(got.Items) != len(want.Items) || got.Total != want.Total || got.NextPage != want.NextPage {
+			t.Fatalf("%q:\n with the scanner %+v\n without %+v", body, got, want)
+		}
+		for i := range got.Items {
+			if !bytes.Equal(got.Items[i], want.Items[i]) {
+				t.Fatalf("%q: item %d = %q with the scanner, %q without", body, i, got.Items[i], want.Items[i])
+			}
+			if s, ok := scanned[i]; ok && (len(s) != len(got.Items[i]) || &s[0] != &got.Items[i][0]) {
+				t.Fatalf("%q: item %d = %q, but the scanner read %q", body, i, got.Items[i], s)
+			}
+		}
+		ReleaseItems(got.Items)
+	})
 }
