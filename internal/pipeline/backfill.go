@@ -224,8 +224,11 @@ func (p *Pipeline) backfillVehicle(ctx context.Context, c *committer, view *ledg
 		set = newWindowSet()
 	}
 	spans := fetchSpans(view, deref(v.FleetID), w)
+	// The records are decoded as the client splits each page.
+	dec := pageDecoders.Get().(*pageDecoder)
+	defer pageDecoders.Put(dec)
 	page := func(items []json.RawMessage, next walkPos, done bool) error {
-		out := p.stages.run(items, p.cfg.Now().UTC(), setMarker{set}, owner{view: view, fleet: deref(v.FleetID)})
+		out := p.stages.runDecoded(dec.decoded(items), p.cfg.Now().UTC(), setMarker{set}, owner{view: view, fleet: deref(v.FleetID)})
 		// Nothing of out aliases the items (events are encoded into the
 		// page's arena, dead letters copy their raw record): their
 		// memory goes to the next page.
@@ -241,7 +244,7 @@ func (p *Pipeline) backfillVehicle(ctx context.Context, c *committer, view *ledg
 		}
 		return nil
 	}
-	return p.retryVehicle(ctx, v.ID, func() error { return p.walk(ctx, v.ID, spans, pos, true, page) })
+	return p.retryVehicle(ctx, v.ID, func() error { return p.walkScan(ctx, v.ID, spans, pos, true, dec.scan, page) })
 }
 
 // vehicleAttempts is how many times a backfill tries one vehicle's history

@@ -30,6 +30,13 @@ type walkPos struct {
 // the window published.
 func (p *Pipeline) walk(ctx context.Context, vehicle string, spans []catena.Window, pos walkPos, waitOutage bool,
 	page func(items []json.RawMessage, next walkPos, done bool) error) error {
+	return p.walkScan(ctx, vehicle, spans, pos, waitOutage, nil, page)
+}
+
+// walkScan is walk with each page's items read by scan (nil: none) as the
+// client splits the page (catena.Pager.ScanItems), before page sees them.
+func (p *Pipeline) walkScan(ctx context.Context, vehicle string, spans []catena.Window, pos walkPos, waitOutage bool,
+	scan catena.ItemScanner, page func(items []json.RawMessage, next walkPos, done bool) error) error {
 	var windows []catena.Window
 	for _, s := range spans {
 		if s.To.After(pos.From) {
@@ -46,6 +53,7 @@ func (p *Pipeline) walk(ctx context.Context, vehicle string, spans []catena.Wind
 			cursor, started = pos.Cursor, pos.Started
 		}
 		pager := p.cfg.Client.History(vehicle, w, p.query(), cursor)
+		pager.ScanItems(scan)
 		restarted := false
 		for {
 			var pg *catena.Page[json.RawMessage]
@@ -58,6 +66,7 @@ func (p *Pipeline) walk(ctx context.Context, vehicle string, spans []catena.Wind
 			if err != nil && !restarted && cursorRefused(err, pager.Cursor()) {
 				p.log.Warn("API refused a saved cursor; reading the window again from its first page", "vehicle", vehicle, "window", w, "err", err)
 				pager, restarted = p.cfg.Client.History(vehicle, w, p.query(), ""), true
+				pager.ScanItems(scan)
 				continue
 			}
 			if err != nil {

@@ -12,9 +12,9 @@
 //     points: [to - records/vehicles minutes, to);
 //
 //  2. stages: a child process runs the bridge's pre-Kafka stages over every
-//     page of that range (the catena client, record.Decode, Validate +
-//     geo.Enrich, the Avro encoder) and reads its own CPU and allocations
-//     between stages;
+//     page of that range (the catena client, which splits each page as
+//     record.DecodeItem decodes its records, Validate + geo.Enrich, the
+//     Avro encoder) and reads its own CPU and allocations between stages;
 //
 //  3. for each broker (kfake, then -brokers): `catena-bridge backfill` over
 //     the range into a fresh topic, then the baseline (cpubench baseline);
