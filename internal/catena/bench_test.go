@@ -3,6 +3,8 @@ package catena
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/catena-bridge/catena-bridge/internal/record"
 )
 
 // BenchmarkDecodeLocationPage decodes a full 1000-item vehicle-locations page
@@ -41,4 +43,58 @@ func BenchmarkDecodeLocationPageStd(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*MaxPageSize)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkSplitThenDecodeLocationPage is a 1000-item page split, then
+// each item decoded by the record decoder: two passes over the items, as
+// the pipeline did before Pager.ScanItems (and the live tail still does).
+func BenchmarkSplitThenDecodeLocationPage(b *testing.B) {
+	body, locs := locationPage()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := decodeRawPage(body)
+		if err != nil || len(p.Items) != MaxPageSize {
+			b.Fatal(err)
+		}
+		for i, it := range p.Items {
+			if err := record.Decode(it, &locs[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		ReleaseItems(p.Items)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*MaxPageSize), "ns/record")
+}
+
+// BenchmarkScanLocationPage is the same page split with the record
+// decoder reading each item as it is cut (Pager.ScanItems, as the
+// backfill does): one pass.
+func BenchmarkScanLocationPage(b *testing.B) {
+	body, locs := locationPage()
+	scan := func(i int, item []byte) int {
+		n, err := record.DecodeItem(item, &locs[i])
+		if err != nil {
+			panic(err)
+		}
+		return n
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := scanRawPage(body, scan)
+		if err != nil || len(p.Items) != MaxPageSize {
+			b.Fatal(err)
+		}
+		ReleaseItems(p.Items)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*MaxPageSize), "ns/record")
+}
+
+func locationPage() ([]byte, []record.Location) {
+	items := make([]string, MaxPageSize)
+	for i := range items {
+		items[i] = locationJSON(i)
+	}
+	return []byte(pageJSON(items, 250000, "eyJpZCI6IjNmYTg1ZjY0In0")), make([]record.Location, MaxPageSize)
 }
