@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"runtime/metrics"
 	"syscall"
 	"time"
@@ -15,6 +17,9 @@ import (
 	"github.com/catena-bridge/catena-bridge/internal/record"
 	"github.com/catena-bridge/catena-bridge/schemas"
 )
+
+// bridgeGCPercent is cmd/catena-bridge's defaultGCPercent.
+const bridgeGCPercent = 150
 
 // Stage names, in pipeline order.
 // The bridge decodes each record as the client splits the page (one pass
@@ -38,6 +43,12 @@ type stageFigures struct {
 // heap allocations read between stages. The simulator serves from another
 // process, so its CPU is not counted.
 func runStages(args []string) error {
+	// The collector as the bridge binary sets it (cmd/catena-bridge's
+	// defaultGCPercent), so that the stages pay for their garbage as they
+	// do in the bridge.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(bridgeGCPercent)
+	}
 	fs := flag.NewFlagSet("stages", flag.ExitOnError)
 	api := fs.String("api", "", "simulator URL")
 	fromS := fs.String("from", "", "RFC3339")
