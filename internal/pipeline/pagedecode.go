@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"sync"
 
+	"github.com/catena-bridge/catena-bridge/internal/catena"
 	"github.com/catena-bridge/catena-bridge/internal/record"
 )
 
@@ -62,5 +63,8 @@ func (pd *pageDecoder) decoded(items []json.RawMessage) []decoded {
 }
 
 // pageDecoders recycles the decoders of finished walks: a page's decoded
-// records are about 600 KB.
-var pageDecoders = sync.Pool{New: func() any { return new(pageDecoder) }}
+// records are about 600 KB, sized at once for a full page rather than grown
+// (and copied) record by record.
+var pageDecoders = sync.Pool{New: func() any {
+	return &pageDecoder{items: make([]decoded, 0, catena.MaxPageSize)}
+}}
