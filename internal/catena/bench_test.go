@@ -69,11 +69,13 @@ func BenchmarkSplitThenDecodeLocationPage(b *testing.B) {
 
 // BenchmarkScanLocationPage is the same page split with the record
 // decoder reading each item as it is cut (Pager.ScanItems, as the
-// backfill does): one pass.
+// backfill does): one pass, the records' values in reused storage
+// (record.DecodeItemInto).
 func BenchmarkScanLocationPage(b *testing.B) {
 	body, locs := locationPage()
+	vals := make([]record.Values, len(locs))
 	scan := func(i int, item []byte) int {
-		n, err := record.DecodeItem(item, &locs[i])
+		n, err := record.DecodeItemInto(item, &locs[i], &vals[i])
 		if err != nil {
 			panic(err)
 		}

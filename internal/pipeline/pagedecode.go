@@ -18,6 +18,10 @@ import (
 type pageDecoder struct {
 	// items are the records scanned since the last index 0, in order.
 	items []decoded
+	// values[i] holds the values behind items[i].loc's pointer fields
+	// (record.DecodeItemInto): a page's records are done with before the
+	// next page is scanned, so they need no allocation of their own.
+	values []record.Values
 }
 
 // scan is the catena.ItemScanner: it decodes item i, which starts b.
@@ -29,8 +33,11 @@ func (pd *pageDecoder) scan(i int, b []byte) int {
 		return 0 // out of order: decoded() decodes it
 	}
 	pd.items = append(pd.items, decoded{})
+	if i >= len(pd.values) {
+		pd.values = append(pd.values, record.Values{})
+	}
 	d := &pd.items[i]
-	n, err := record.DecodeItem(b, &d.loc)
+	n, err := record.DecodeItemInto(b, &d.loc, &pd.values[i])
 	if n == 0 {
 		// Not valid JSON: the splitter finds its end, decoded() the
 		// error, which names the record's bytes exactly.
@@ -41,8 +48,9 @@ func (pd *pageDecoder) scan(i int, b []byte) int {
 }
 
 // decoded returns the page's items decoded and validated, as decodeAll
-// does: those scan read as they were cut, and the others now. The result
-// is valid until the next page is scanned.
+// does: those scan read as they were cut, and the others now. The result,
+// and the values behind its records' pointer fields, are valid until the
+// next page is scanned: the stages copy what they keep.
 func (pd *pageDecoder) decoded(items []json.RawMessage) []decoded {
 	for len(pd.items) < len(items) {
 		pd.items = append(pd.items, decoded{})
@@ -63,8 +71,8 @@ func (pd *pageDecoder) decoded(items []json.RawMessage) []decoded {
 }
 
 // pageDecoders recycles the decoders of finished walks: a page's decoded
-// records are about 600 KB, sized at once for a full page rather than grown
+// records and their values are about 1.1 MB, sized at once for a full page rather than grown
 // (and copied) record by record.
 var pageDecoders = sync.Pool{New: func() any {
-	return &pageDecoder{items: make([]decoded, 0, catena.MaxPageSize)}
+	return &pageDecoder{items: make([]decoded, 0, catena.MaxPageSize), values: make([]record.Values, catena.MaxPageSize)}
 }}

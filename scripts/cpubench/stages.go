@@ -154,6 +154,7 @@ func runStages(args []string) error {
 type scanned struct {
 	locs []record.Location
 	raws [][]byte
+	vals []record.Values
 }
 
 func (s *scanned) scan(i int, b []byte) int {
@@ -164,7 +165,10 @@ func (s *scanned) scan(i int, b []byte) int {
 		return 0
 	}
 	s.locs = append(s.locs, record.Location{})
-	n, err := record.DecodeItem(b, &s.locs[i])
+	if i >= len(s.vals) {
+		s.vals = append(s.vals, record.Values{})
+	}
+	n, err := record.DecodeItemInto(b, &s.locs[i], &s.vals[i])
 	if err != nil {
 		panic(err)
 	}
