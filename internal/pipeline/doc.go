@@ -7,8 +7,10 @@
 //
 // Each API page passes through these stages, in order, on one goroutine:
 //
-//   - decode:   JSON → record.Location (record.Decode). A record that does not
-//     decode goes to the dead-letter topic with the decoder's reason.
+//   - decode:   JSON → record.Location (record.Decode; in a backfill,
+//     record.DecodeItem as the client splits the page: pageDecoder). A
+//     record that does not decode goes to the dead-letter topic with the
+//     decoder's reason.
 //   - validate: record.Location.Validate. An invalid record goes to the
 //     dead-letter topic with the reason (field and value).
 //   - own:      a record whose instant an earlier claim in the topic's ledger
