@@ -37,7 +37,7 @@ func TestRunPushEndToEnd(t *testing.T) {
 		cfg := catenasim.Config{Seed: 5, Fleets: 2, VehiclesPerFleet: 3, ReportInterval: time.Second, Clock: clock,
 			PushInterval: 50 * time.Millisecond,
 			WebhookFaults: catenasim.WebhookFaults{DuplicateEvery: 5, ReorderEvery: 7, LoseEvery: 9, ForgeEvery: 4,
-				StaleTimestampEvery: 6, OversizedEvery: 11, BombEvery: 13, BombSize: 4 << 20, WrongEncodingEvery: 8}}
+				StaleTimestampEvery: 6, OversizedEvery: 11, BombEvery: 13, BombSize: 2 << 20, WrongEncodingEvery: 8}}
 		tune := func(c *pipeline.Config) {
 			// Polls rarer than pushes: most points come by push, and what
 			// pushes lose comes with the next poll or sweep.
@@ -50,7 +50,7 @@ func TestRunPushEndToEnd(t *testing.T) {
 		var ackMu sync.Mutex
 		acked := map[string]time.Time{} // record id → when a delivery holding it was first acknowledged
 		const secret = "whsec-e2e-push-secret"
-		// A body limit of 1 MiB (the default is 16): the bomb of 4 MiB is
+		// A body limit of 1 MiB (the default is 16): the bomb of 2 MiB is
 		// refused as it would be at the default, at a quarter of the CPU.
 		rc, err := webhook.New(webhook.Config{Secret: []byte(secret), Now: clock.Now, MaxBodyBytes: 1 << 20,
 			Accept: func(ctx context.Context, d *webhook.Delivery) (bool, error) {

@@ -125,7 +125,8 @@ func TestSkipRevLateUploadLostPush(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		every int
-	}{{"every sweep full (before a550601)", 1}, {"default FullSweepEvery", 0}} {
+		steps int // the control publishes the point by t0+46m; the default case needs the full sweep at t0+60m
+	}{{"every sweep full (before a550601)", 1, 48}, {"default FullSweepEvery", 0, 63}} {
 		t.Run(tc.name, func(t *testing.T) {
 			bubble(t, func(t *testing.T) {
 				var v string
@@ -135,7 +136,7 @@ func TestSkipRevLateUploadLostPush(t *testing.T) {
 					// at 50ms, two or three swept each step, and every sweep
 					// of the control is full.
 					tune:  func(c *pipeline.Config) { liveTune(150 * time.Millisecond)(c); c.FullSweepEvery = tc.every },
-					steps: 63,
+					steps: tc.steps,
 					late: func(vid string, at time.Time) bool {
 						return vid == v && !at.Before(lateFrom) && at.Before(lateFrom.Add(time.Minute))
 					},
