@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/catena-bridge/catena-bridge/internal/catena"
 )
@@ -25,12 +23,7 @@ import (
 // checked, across a plain page, a page whose envelope fails after its
 // items were scanned (then asked again), and a body that repeats "items".
 func TestPageDecoderNeverServesAnEarlierPage(t *testing.T) {
-	const rec = `{"fleet_id":"95e67e61-f9ac-4e95-99d6-101d6a08159f","id":"%s","created_at":"2026-12-05T07:18:48.042Z",` +
-		`"updated_at":"2026-12-05T07:18:48.042Z","connection_id":"41f3756c-611e-4bed-9d5f-e78dbc081461","source_name":"samsara",` +
-		`"source_id":"s","source_data_hash":"414e318e3be7211fa82699a2b821ea2bf556c4c786a68133c306f187845ed630",` +
-		`"occurred_at":"2026-12-05T07:18:48Z","vehicle_id":"194a533a-0496-4d96-aec4-751ce0fb04e9",` +
-		`"location":{"type":"Point","coordinates":[-122.44,37.74]},"speed":%d.5}`
-	id := func(i int) string { return fmt.Sprintf("89eb6add-4573-4fff-809c-7d666b17%04x", i) }
+	id := pageRecordID
 	cursor := func(p int) string {
 		if p == 0 {
 			return ""
@@ -40,7 +33,7 @@ func TestPageDecoderNeverServesAnEarlierPage(t *testing.T) {
 	items := func(ids ...int) string {
 		var s []string
 		for _, i := range ids {
-			s = append(s, fmt.Sprintf(rec, id(i), i%10))
+			s = append(s, fmt.Sprintf(pageRecord, id(i), fmt.Sprintf("%d.5", i%10))) // one length
 		}
 		return strings.Join(s, ",")
 	}
@@ -67,12 +60,7 @@ func TestPageDecoderNeverServesAnEarlierPage(t *testing.T) {
 	bodies[cursor(8)] = []string{fmt.Sprintf(`{"items":[%s],"total":3,"next_page":null}`, items(n, n+1, n+2))}
 	want = append(want, []int{n, n + 1, n + 2})
 	var mu sync.Mutex
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/token") {
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprint(w, `{"access_token":"t","token_type":"Bearer","expires_in":3600}`)
-			return
-		}
+	pager := historyPager(t, func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		cur := r.URL.Query().Get("cursor")
@@ -85,15 +73,7 @@ func TestPageDecoderNeverServesAnEarlierPage(t *testing.T) {
 			bodies[cur] = bs[1:]
 		}
 		fmt.Fprint(w, bs[0])
-	}))
-	defer api.Close()
-	client, err := catena.New(catena.Config{APIURL: api.URL, TokenURL: api.URL + "/token", ClientID: "c", ClientSecret: "s",
-		RetryMaxElapsed: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
-	pager := client.History("194a533a-0496-4d96-aec4-751ce0fb04e9", catena.Window{From: now.Add(-time.Hour), To: now}, catena.LocationQuery{}, "")
+	})
 	dec := pageDecoders.New().(*pageDecoder) // as the backfill has it
 	pager.ScanItems(dec.scan)
 	refused := 0
