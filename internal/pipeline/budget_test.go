@@ -80,13 +80,9 @@ func TestRunFirstStartSnapshotFirst(t *testing.T) {
 		if n := len(events); n > 60*180/2 {
 			t.Fatalf("%d events after 3s: the LOOKBACK went first, or the rate limit was not applied", n)
 		}
-		deadline := time.Now().Add(90 * time.Second)
-		for testutil.ToFloat64(h.metrics.Sweeps) < 1 {
-			if time.Now().After(deadline) {
-				t.Fatal("the first sweep (the LOOKBACK of history) did not finish in 90s")
-			}
-			<-time.After(200 * time.Millisecond)
-		}
+		waitFor(t, 90*time.Second, "the first sweep (the LOOKBACK of history)", func() bool {
+			return testutil.ToFloat64(h.metrics.Sweeps) >= 1
+		})
 		events, _ = h.readBack()
 		valid, _ := h.truth(start.Add(-30*time.Minute+time.Minute), start.Add(-time.Second), time.Now())
 		ids := map[string]int{}
