@@ -185,7 +185,7 @@ func TestSkipRevRestartSkipped(t *testing.T) {
 		lostAt := t0.Add(2 * time.Minute)
 		var skippedBefore float64
 		c := skipRevCase{
-			tune:  liveTune(50 * time.Millisecond),
+			tune:  liveTune(150 * time.Millisecond), // a sweep about every step
 			steps: 24,
 			lose: func(vid string, at time.Time) bool {
 				return vid == v && !at.Before(lostAt) && at.Before(lostAt.Add(time.Minute))
@@ -219,7 +219,7 @@ func TestSkipRevPushesStop(t *testing.T) {
 		v := clean1Vehicle(t)
 		stopAt := t0.Add(5 * time.Minute)
 		c := skipRevCase{
-			tune:  liveTune(50 * time.Millisecond),
+			tune:  liveTune(150 * time.Millisecond), // a sweep about every step
 			steps: 20,
 			lose:  func(vid string, at time.Time) bool { return vid == v && !at.Before(stopAt) },
 		}
