@@ -31,7 +31,7 @@ func budgetHarness(t *testing.T, limit float64, tune func(*pipeline.Config)) *ha
 func TestRunFirstStartSnapshotFirst(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		if testing.Short() {
-			t.Skip("-short: runs for several seconds of real time")
+			t.Skip("-short: runs several seconds of its clock (the wall clock against a real broker)")
 		}
 		const poll = time.Second
 		h := budgetHarness(t, 10, func(c *pipeline.Config) {
@@ -106,7 +106,7 @@ func TestRunFirstStartSnapshotFirst(t *testing.T) {
 func TestRunSweepStretchReported(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		if testing.Short() {
-			t.Skip("-short: runs for several seconds of real time")
+			t.Skip("-short: runs several seconds of its clock (the wall clock against a real broker)")
 		}
 		const poll, sweep = 500 * time.Millisecond, time.Second
 		h := budgetHarness(t, 20, func(c *pipeline.Config) {

@@ -30,7 +30,7 @@ import (
 func TestRunPushEndToEnd(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		if testing.Short() {
-			t.Skip("-short: runs on the wall clock for some seconds")
+			t.Skip("-short: runs several seconds of its clock (the wall clock against a real broker)")
 		}
 		start := time.Now().UTC()
 		clock := catenasim.NewClock(start, 1)

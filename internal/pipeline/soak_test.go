@@ -33,7 +33,7 @@ import (
 func TestSoakLiveTail(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		if testing.Short() {
-			t.Skip("-short: the soak test runs six simulated hours")
+			t.Skip("-short: the soak test runs hours of its simulated clock")
 		}
 		cfg := catenasim.Config{Seed: 9, Fleets: 2, VehiclesPerFleet: 5, ReportInterval: time.Minute,
 			Faults: catenasim.Faults{RateLimitEvery: 211, RetryAfter: time.Second, ServerErrorEvery: 37, DuplicateEvery: 3,
