@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -224,15 +223,8 @@ func (p *Pipeline) backfillVehicle(ctx context.Context, c *committer, view *ledg
 		set = newWindowSet()
 	}
 	spans := fetchSpans(view, deref(v.FleetID), w)
-	// The records are decoded as the client splits each page.
-	dec := pageDecoders.Get().(*pageDecoder)
-	defer pageDecoders.Put(dec)
-	page := func(items []json.RawMessage, next walkPos, done bool) error {
-		out := p.stages.runDecoded(dec.decoded(items), p.cfg.Now().UTC(), setMarker{set}, owner{view: view, fleet: deref(v.FleetID)})
-		// Nothing of out aliases the items (events are encoded into the
-		// page's arena, dead letters copy their raw record): their
-		// memory goes to the next page.
-		catena.ReleaseItems(items)
+	page := func(items []decoded, next walkPos, done bool) error {
+		out := p.stages.runDecoded(items, p.cfg.Now().UTC(), setMarker{set}, owner{view: view, fleet: deref(v.FleetID)})
 		out.batch.Checkpoints = append(out.batch.Checkpoints, checkpoint(key, vehicleProgress{At: next, Done: done}))
 		if err := c.commit(commitCtx(ctx), &out.batch); err != nil {
 			return &sinkError{fmt.Errorf("commit backfill page of vehicle %s: %w", v.ID, err)}
@@ -244,7 +236,7 @@ func (p *Pipeline) backfillVehicle(ctx context.Context, c *committer, view *ledg
 		}
 		return nil
 	}
-	return p.retryVehicle(ctx, v.ID, func() error { return p.walkScan(ctx, v.ID, spans, pos, true, dec.scan, page) })
+	return p.retryVehicle(ctx, v.ID, func() error { return p.walk(ctx, v.ID, spans, pos, true, page) })
 }
 
 // vehicleAttempts is how many times a backfill tries one vehicle's history

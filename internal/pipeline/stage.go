@@ -77,8 +77,9 @@ type page struct {
 	arena []byte
 }
 
-// decoded is one API item decoded once, for callers that look at records
-// before they pass the stages (the live snapshot).
+// decoded is one API item decoded and validated once, before the stages
+// (decodeAll, or a walk's pageDecoder as the page is split): the live tail
+// looks at records before it stages them.
 type decoded struct {
 	raw json.RawMessage
 	loc record.Location

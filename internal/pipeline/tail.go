@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -233,12 +232,11 @@ func (l *live) gap(ctx context.Context, vehicle string, g gapProgress) error {
 		l.st.restoreGap(vehicle, ids)
 	}
 	spans := fetchSpans(l.view.Load(), l.st.fleet(vehicle), catena.Window{From: g.At.From, To: g.To})
-	return p.walk(ctx, vehicle, spans, g.At, false, func(items []json.RawMessage, next walkPos, done bool) error {
+	return p.walk(ctx, vehicle, spans, g.At, false, func(page []decoded, next walkPos, done bool) error {
 		step := &gapStep{vehicle: vehicle, next: &gapProgress{At: next, To: g.To, StartIDs: g.StartIDs}, to: g.To}
 		if done {
 			step.next = nil
 		}
-		page := decodeAll(items)
 		_, err := l.stage(ctx, "gap", page, p.cfg.Now().UTC(), step, l.vehicleFleet(vehicle, page))
 		return err
 	})
@@ -426,11 +424,10 @@ func (l *live) sweepVehicle(ctx context.Context, v string, w catena.Window) erro
 	}
 	fleet := l.st.fleet(v)
 	return p.walk(ctx, v, fetchSpans(l.view.Load(), fleet, catena.Window{From: from, To: w.To}), walkPos{From: from}, false,
-		func(items []json.RawMessage, _ walkPos, _ bool) error {
-			if len(items) == 0 {
+		func(page []decoded, _ walkPos, _ bool) error {
+			if len(page) == 0 {
 				return nil
 			}
-			page := decodeAll(items)
 			_, err := l.stage(ctx, "sweep", page, p.cfg.Now().UTC(), nil, l.vehicleFleet(v, page))
 			return err
 		})

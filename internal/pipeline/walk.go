@@ -22,21 +22,21 @@ type walkPos struct {
 }
 
 // walk reads a vehicle's history over spans (in order, each cut into windows
-// the API accepts) from pos on, and calls page with each page's items and
+// the API accepts) from pos on, and calls page with each page's records and
 // where the walk stands after it; done is set with the last page. With
 // waitOutage, an unavailable API is waited out (nextPage); without, its error
 // returns. A cursor the API refuses (one saved before a long stop) starts its
 // window again from the first page, once: the caller's dedup set holds what
 // the window published.
+//
+// The records are decoded and validated as the client splits each page (a
+// pooled pageDecoder: each byte is scanned once), and the page's memory is
+// given back for the next page when page returns: page must copy what it
+// keeps of items (the stages do) and not keep items itself.
 func (p *Pipeline) walk(ctx context.Context, vehicle string, spans []catena.Window, pos walkPos, waitOutage bool,
-	page func(items []json.RawMessage, next walkPos, done bool) error) error {
-	return p.walkScan(ctx, vehicle, spans, pos, waitOutage, nil, page)
-}
-
-// walkScan is walk with each page's items read by scan (nil: none) as the
-// client splits the page (catena.Pager.ScanItems), before page sees them.
-func (p *Pipeline) walkScan(ctx context.Context, vehicle string, spans []catena.Window, pos walkPos, waitOutage bool,
-	scan catena.ItemScanner, page func(items []json.RawMessage, next walkPos, done bool) error) error {
+	page func(items []decoded, next walkPos, done bool) error) error {
+	dec := pageDecoders.Get().(*pageDecoder)
+	defer pageDecoders.Put(dec)
 	var windows []catena.Window
 	for _, s := range spans {
 		if s.To.After(pos.From) {
@@ -53,7 +53,7 @@ func (p *Pipeline) walkScan(ctx context.Context, vehicle string, spans []catena.
 			cursor, started = pos.Cursor, pos.Started
 		}
 		pager := p.cfg.Client.History(vehicle, w, p.query(), cursor)
-		pager.ScanItems(scan)
+		pager.ScanItems(dec.scan)
 		restarted := false
 		for {
 			var pg *catena.Page[json.RawMessage]
@@ -66,7 +66,7 @@ func (p *Pipeline) walkScan(ctx context.Context, vehicle string, spans []catena.
 			if err != nil && !restarted && cursorRefused(err, pager.Cursor()) {
 				p.log.Warn("API refused a saved cursor; reading the window again from its first page", "vehicle", vehicle, "window", w, "err", err)
 				pager, restarted = p.cfg.Client.History(vehicle, w, p.query(), ""), true
-				pager.ScanItems(scan)
+				pager.ScanItems(dec.scan)
 				continue
 			}
 			if err != nil {
@@ -80,7 +80,9 @@ func (p *Pipeline) walkScan(ctx context.Context, vehicle string, spans []catena.
 			if pg.NextPage == "" {
 				next = walkPos{From: w.To}
 			}
-			if err := page(pg.Items, next, last); err != nil {
+			err = page(dec.decoded(pg.Items), next, last)
+			catena.ReleaseItems(pg.Items)
+			if err != nil {
 				return err
 			}
 			sentDone = last
