@@ -35,9 +35,9 @@ func TestRunFirstStartSnapshotFirst(t *testing.T) {
 		}
 		const poll = time.Second
 		h := budgetHarness(t, 10, func(c *pipeline.Config) {
-			// 60 vehicles × 180 points in 30 minutes, in pages of 100: about
+			// 60 vehicles × 60 points in 10 minutes, in pages of 30: about
 			// 120 history requests, 12s at 10/s.
-			c.PollInterval, c.SweepInterval, c.Lookback, c.PageSize, c.GapThreshold = poll, time.Hour, 30*time.Minute, 100, 30*time.Second
+			c.PollInterval, c.SweepInterval, c.Lookback, c.PageSize, c.GapThreshold = poll, time.Hour, 10*time.Minute, 30, 30*time.Second
 		})
 		start := time.Now()
 		newest := map[string]time.Time{} // vehicle → its newest point's occurred_at at start
@@ -77,14 +77,14 @@ func TestRunFirstStartSnapshotFirst(t *testing.T) {
 			t.Fatalf("%d of %d vehicles' newest points not published within POLL_INTERVAL+2s of the first start (%d events in all)", missing, len(newest), len(events))
 		}
 		// The history is the catch-up lane's: not done yet, and done later.
-		if n := len(events); n > 60*180/2 {
+		if n := len(events); n > 60*60/2 {
 			t.Fatalf("%d events after 3s: the LOOKBACK went first, or the rate limit was not applied", n)
 		}
 		waitFor(t, 90*time.Second, "the first sweep (the LOOKBACK of history)", func() bool {
 			return testutil.ToFloat64(h.metrics.Sweeps) >= 1
 		})
 		events, _ = h.readBack()
-		valid, _ := h.truth(start.Add(-30*time.Minute+time.Minute), start.Add(-time.Second), time.Now())
+		valid, _ := h.truth(start.Add(-10*time.Minute+time.Minute), start.Add(-time.Second), time.Now())
 		ids := map[string]int{}
 		for _, r := range events {
 			ids[verify.Header(r, "catena-id")]++
