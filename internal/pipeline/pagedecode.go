@@ -22,6 +22,9 @@ type pageDecoder struct {
 	// (record.DecodeItemInto): a page's records are done with before the
 	// next page is scanned, so they need no allocation of their own.
 	values []record.Values
+	// used is how many entries of items and values any page filled since
+	// the last reset.
+	used int
 }
 
 // scan is the catena.ItemScanner: it decodes item i, which starts b.
@@ -36,6 +39,7 @@ func (pd *pageDecoder) scan(i int, b []byte) int {
 	if i >= len(pd.values) {
 		pd.values = append(pd.values, record.Values{})
 	}
+	pd.used = max(pd.used, len(pd.items))
 	d := &pd.items[i]
 	n, err := record.DecodeItemInto(b, &d.loc, &pd.values[i])
 	if n == 0 {
@@ -55,6 +59,7 @@ func (pd *pageDecoder) decoded(items []json.RawMessage) []decoded {
 	for len(pd.items) < len(items) {
 		pd.items = append(pd.items, decoded{})
 	}
+	pd.used = max(pd.used, len(pd.items))
 	out := pd.items[:len(items)]
 	for i, raw := range items {
 		d := &out[i]
@@ -68,6 +73,17 @@ func (pd *pageDecoder) decoded(items []json.RawMessage) []decoded {
 	}
 	pd.items = pd.items[:0]
 	return out
+}
+
+// reset drops the decoder's references to its last pages, before it goes
+// back to the pool: an idle decoder would otherwise keep their records'
+// strings and an item buffer alive (each concurrent sweep or gap fill of
+// the live tail holds one), and its entries could be taken for a later
+// walk's.
+func (pd *pageDecoder) reset() {
+	clear(pd.items[:pd.used])
+	clear(pd.values[:min(pd.used, len(pd.values))])
+	pd.items, pd.used = pd.items[:0], 0
 }
 
 // pageDecoders recycles the decoders of finished walks: a page's decoded

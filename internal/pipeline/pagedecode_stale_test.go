@@ -74,7 +74,7 @@ func TestPageDecoderNeverServesAnEarlierPage(t *testing.T) {
 		}
 		fmt.Fprint(w, bs[0])
 	})
-	dec := pageDecoders.New().(*pageDecoder) // as the backfill has it
+	dec := pageDecoders.New().(*pageDecoder) // as a walk has it
 	pager.ScanItems(dec.scan)
 	refused := 0
 	for p := 0; ; {

@@ -15,7 +15,7 @@ import (
 )
 
 // TestPageDecoderMatchesDecodeAll: records decoded as the client splits a
-// page (the backfill's path) are the records decodeAll makes of the split
+// page (every walk's path) are the records decodeAll makes of the split
 // items, errors included: good records, records of the wrong type (decoded
 // by the scan) and items that are not valid JSON (left to the splitter,
 // then decoded), over two pages, the second shorter than the first.
@@ -70,6 +70,18 @@ func TestPageDecoderMatchesDecodeAll(t *testing.T) {
 	}
 	if n != len(pages) {
 		t.Fatalf("%d pages served, want %d", n, len(pages))
+	}
+	// Back to the pool, the decoder keeps nothing of its pages alive.
+	dec.reset()
+	for i, d := range dec.items[:cap(dec.items)] {
+		if !reflect.ValueOf(d).IsZero() {
+			t.Errorf("after reset, entry %d still holds record %q", i, d.raw)
+		}
+	}
+	for i := range dec.values {
+		if !reflect.ValueOf(dec.values[i]).IsZero() {
+			t.Errorf("after reset, the values of entry %d are still set", i)
+		}
 	}
 }
 

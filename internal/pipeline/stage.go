@@ -160,7 +160,7 @@ func (s *stages) run(items []json.RawMessage, ingestedAt time.Time, mk marker, o
 	return p
 }
 
-// runDecoded is run over items decodeAll decoded.
+// runDecoded is run over items decoded before (decodeAll, a walk's pageDecoder).
 func (s *stages) runDecoded(items []decoded, ingestedAt time.Time, mk marker, own owner) *page {
 	p := s.newPage(len(items))
 	for i := range items {
@@ -274,8 +274,8 @@ func (s *stages) deadLetter(p *page, raw json.RawMessage, loc *record.Location, 
 	if errors.As(err, &inv) {
 		code = inv.Reason
 	}
-	// A copy: the items of a backfill page are released for the next
-	// page once the stages have run (catena.ReleaseItems).
+	// A copy: a walk gives its page's items back for the next page
+	// once the page is committed (catena.ReleaseItems).
 	value := bytes.Clone(raw)
 	reason := err.Error()
 	if s.maxRecord > 0 && len(value)+len(reason)+len(loc.ID)+len(loc.FleetID)+200 > s.maxRecord {

@@ -36,7 +36,10 @@ type walkPos struct {
 func (p *Pipeline) walk(ctx context.Context, vehicle string, spans []catena.Window, pos walkPos, waitOutage bool,
 	page func(items []decoded, next walkPos, done bool) error) error {
 	dec := pageDecoders.Get().(*pageDecoder)
-	defer pageDecoders.Put(dec)
+	defer func() {
+		dec.reset()
+		pageDecoders.Put(dec)
+	}()
 	var windows []catena.Window
 	for _, s := range spans {
 		if s.To.After(pos.From) {
