@@ -197,7 +197,7 @@ func walkCheck(t *testing.T, v, p int, page []decoded, want []string) bool {
 // shared with another walk shows (and -race reports it).
 func TestWalksConcurrentServeOnlyTheirPage(t *testing.T) {
 	p := walkPipeline(t, walkAPI(t, nil))
-	const vehicles, rounds = 24, 3
+	const vehicles, rounds = 16, 1
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	for round := range rounds {
