@@ -114,7 +114,8 @@ var errBatchCommitted = errors.New("batch already committed")
 // send it again blindly but restart from the committed checkpoints
 // (LoadCheckpoints), which are the truth.
 //
-// Commit calls are serialized: a second call waits for the first.
+// Commit calls are serialized: a second call waits for the first, or
+// returns ctx's error (having done nothing) if ctx ends first.
 func (s *Sink) Commit(ctx context.Context, b *Batch) error {
 	if b == nil || b.Len() == 0 {
 		return nil
@@ -124,8 +125,10 @@ func (s *Sink) Commit(ctx context.Context, b *Batch) error {
 	stop := context.AfterFunc(s.life, cancel)
 	defer stop()
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if err := s.mu.Acquire(ctx, 1); err != nil {
+		return fmt.Errorf("sink: wait for the commit before: %w", err)
+	}
+	defer s.mu.Release(1)
 	if s.fenced != nil {
 		return s.fenced
 	}

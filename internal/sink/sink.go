@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
+	"golang.org/x/sync/semaphore"
 )
 
 // ErrFenced is wrapped by the errors of a Sink whose transactional id another
@@ -42,9 +42,13 @@ type Sink struct {
 	life     context.Context
 	lifeStop context.CancelFunc
 
-	mu      sync.Mutex // serializes Commit and Close
-	pending *pending   // a transaction a failed attempt left behind, nil when none
-	fenced  error      // sticky fencing error, wraps ErrFenced
+	// mu serializes Commit and Close. It is a semaphore, not a
+	// sync.Mutex, because Commit holds it across its retry backoff: a
+	// Commit waiting behind another returns when its ctx ends, and a
+	// waiter is durably blocked for testing/synctest.
+	mu      *semaphore.Weighted
+	pending *pending // a transaction a failed attempt left behind, nil when none
+	fenced  error    // sticky fencing error, wraps ErrFenced
 
 	ready       atomic.Pointer[readyState]
 	recordLimit atomic.Int64 // see RecordLimit
@@ -73,7 +77,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	}
 	codec, _ := compressionCodec(cfg.Compression) // validated in withDefaults
 
-	s := &Sink{cfg: cfg, log: cfg.Logger}
+	s := &Sink{cfg: cfg, log: cfg.Logger, mu: semaphore.NewWeighted(1)}
 	s.ready.Store(&readyState{errors.New("sink: no broker interaction has succeeded yet")})
 
 	s.opts = []kgo.Opt{
@@ -138,8 +142,8 @@ func (s *Sink) setReady(err error) { s.ready.Store(&readyState{err}) }
 // way: the coordinator aborts what Close could not.
 func (s *Sink) Close() {
 	s.lifeStop()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	_ = s.mu.Acquire(context.Background(), 1) // the Commit holding it returns: life ended
+	defer s.mu.Release(1)
 	if s.pending != nil && s.fenced == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		if err := s.abort(ctx); err != nil {

@@ -625,3 +625,36 @@ func TestMetricsRegistered(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitWaitingReturnsOnCtx: a Commit waiting behind another (which
+// holds the lock across its retry backoff while a broker is down) returns
+// when its own ctx ends, having sent nothing, and the Sink then commits as
+// usual.
+func TestCommitWaitingReturnsOnCtx(t *testing.T) {
+	brokers := testBrokers(t)
+	topic := testTopic(t)
+	s := newTestSink(t, Config{Brokers: brokers, Topic: topic, Partitions: 1})
+	ctx := testCtx(t)
+	b := &Batch{Events: []Event{{Key: []byte("fleet-a"), Value: []byte("v"), ID: "one"}}}
+
+	if err := s.mu.Acquire(ctx, 1); err != nil { // the Commit before, still retrying
+		t.Fatal(err)
+	}
+	waiting, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Commit(waiting, b) }()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Commit waiting for the lock, ctx cancelled: %v, want context.Canceled", err)
+	}
+	s.mu.Release(1)
+	if got := consumeAll(t, brokers, topic, false); len(got) != 0 {
+		t.Fatalf("a Commit that never held the lock produced %d records", len(got))
+	}
+	if err := s.Commit(ctx, b); err != nil {
+		t.Fatalf("Commit after the waiting one returned: %v", err)
+	}
+	if got := consumeAll(t, brokers, topic, true); len(got) != 1 {
+		t.Fatalf("%d events committed, want 1", len(got))
+	}
+}
