@@ -24,6 +24,9 @@
 //  4. print one table.
 //
 //     go run ./scripts/cpubench -bin bin/catena-bridge [-brokers 127.0.0.1:29092]
+//
+// -cpuprofile FILE writes a CPU profile of the stages child (step 2), to
+// see where the pre-Kafka CPU goes: go tool pprof FILE.
 package main
 
 import (
@@ -82,6 +85,7 @@ type options struct {
 	vehicles     int
 	dir          string
 	skipBaseline bool
+	cpuProfile   string
 }
 
 func bench(args []string) error {
@@ -94,6 +98,7 @@ func bench(args []string) error {
 	fs.IntVar(&o.vehicles, "vehicles", 10, "simulated vehicles per fleet")
 	fs.StringVar(&o.dir, "dir", "", "folder for the processes' logs (default a temporary one)")
 	fs.BoolVar(&o.skipBaseline, "skip-baseline", false, "measure the bridge only")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the stages child to this file (go tool pprof)")
 	_ = fs.Parse(args)
 	if o.dir == "" {
 		d, err := os.MkdirTemp("", "cpubench-")
@@ -142,7 +147,11 @@ func bench(args []string) error {
 
 	// 2. The stages.
 	fmt.Fprintln(os.Stderr, "cpubench: stages")
-	sr, err := runChild(self, append([]string{"stages", "-api", api}, dashOne(rng)...), nil, "", filepath.Join(o.dir, "stages.log"))
+	stagesArgs := append([]string{"stages", "-api", api}, dashOne(rng)...)
+	if o.cpuProfile != "" {
+		stagesArgs = append(stagesArgs, "-cpuprofile", o.cpuProfile)
+	}
+	sr, err := runChild(self, stagesArgs, nil, "", filepath.Join(o.dir, "stages.log"))
 	if err != nil {
 		return err
 	}

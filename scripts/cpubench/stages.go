@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -53,6 +54,7 @@ func runStages(args []string) error {
 	api := fs.String("api", "", "simulator URL")
 	fromS := fs.String("from", "", "RFC3339")
 	toS := fs.String("to", "", "RFC3339")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the stages to this file")
 	_ = fs.Parse(args)
 	from, err := time.Parse(time.RFC3339, *fromS)
 	if err != nil {
@@ -92,6 +94,16 @@ func runStages(args []string) error {
 		return err
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
 	var fig stageFigures
 	var locs []record.Location
 	arena := make([]byte, 0, 1<<20)
