@@ -401,13 +401,22 @@ func (d *decoder) numberValue(field, reason string) (float64, error) {
 			return 0, d.syntaxAt(field, start)
 		}
 		tok = trimSpace(s)
-		if !isNumber(tok) {
+		f, n, ok := scanFloat(tok)
+		if n == 0 || n != len(tok) {
 			return 0, d.invalidAt(field, reason, "not a number", start)
 		}
+		if ok {
+			return f, nil
+		}
 	case c == '-' || '0' <= c && c <= '9':
-		var ok bool
-		if tok, _, ok = d.number(); !ok {
+		f, n, ok := scanFloat(d.data[d.pos:])
+		if n == 0 {
 			return 0, d.syntaxAt(field, start)
+		}
+		tok = d.data[d.pos : d.pos+n]
+		d.pos += n
+		if ok {
+			return f, nil
 		}
 	default:
 		if !d.skip(0) {
@@ -415,7 +424,7 @@ func (d *decoder) numberValue(field, reason string) (float64, error) {
 		}
 		return 0, d.invalidAt(field, reason, "not a number", start)
 	}
-	// A range error is the only possible one after isNumber.
+	// tok is a JSON number: a range error is the only possible one.
 	f, err := parseFloat(tok)
 	if err != nil {
 		return 0, d.invalidAt(field, reason, "number out of range", start)

@@ -188,9 +188,6 @@ func numberLen(b []byte) int {
 	return i
 }
 
-// isNumber reports whether b is exactly one JSON number.
-func isNumber(b []byte) bool { return len(b) > 0 && numberLen(b) == len(b) }
-
 func (s *scanner) literal(lit string) bool {
 	if len(s.data)-s.pos >= len(lit) && string(s.data[s.pos:s.pos+len(lit)]) == lit {
 		s.pos += len(lit)
