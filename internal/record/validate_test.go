@@ -3,6 +3,7 @@ package record
 import (
 	"errors"
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -156,6 +157,66 @@ func TestIsUUID(t *testing.T) {
 			t.Fatalf("IsUUID(%q) = true", s)
 		}
 	}
+}
+
+// isUUIDRef is IsUUID byte by byte: the reference of the word-wise one.
+func isUUIDRef(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := range len(s) {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if s[i] != '-' {
+				return false
+			}
+		} else if hexVal(s[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestIsUUIDMatchesBytewise checks IsUUID against isUUIDRef with every
+// byte value at every position of a UUID, and with random bytes drawn
+// mostly from near the hexadecimal digits' edges.
+func TestIsUUIDMatchesBytewise(t *testing.T) {
+	good := []byte("6f1d3a2e-3b5c-4a8e-9F1d-2c3b4a5e6f70")
+	for i := range good {
+		for c := range 256 {
+			b := append([]byte(nil), good...)
+			b[i] = byte(c)
+			if got, want := IsUUID(string(b)), isUUIDRef(string(b)); got != want {
+				t.Fatalf("IsUUID(%q) = %v, want %v", b, got, want)
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(4, 4))
+	edges := []byte("/09:@AFG`afg-\x00\x7f\x80\xff")
+	b := make([]byte, 36)
+	for range 200_000 {
+		copy(b, good)
+		for range 1 + r.IntN(4) {
+			if r.IntN(2) == 0 {
+				b[r.IntN(36)] = edges[r.IntN(len(edges))]
+			} else {
+				b[r.IntN(36)] = byte(r.IntN(256))
+			}
+		}
+		if got, want := IsUUID(string(b)), isUUIDRef(string(b)); got != want {
+			t.Fatalf("IsUUID(%q) = %v, want %v", b, got, want)
+		}
+	}
+}
+
+func FuzzIsUUID(f *testing.F) {
+	f.Add("6f1d3a2e-3b5c-4a8e-9F1d-2c3b4a5e6f70")
+	f.Add("6f1d3a2e-3b5c-4a8e-9F1d-2c3b4a5e6g70")
+	f.Add("6f1d3a2e\x003b5c-4a8e-9F1d-2c3b4a5e6f70")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := IsUUID(s), isUUIDRef(s); got != want {
+			t.Fatalf("IsUUID(%q) = %v, want %v", s, got, want)
+		}
+	})
 }
 
 func BenchmarkIsUUID(b *testing.B) {
