@@ -1,6 +1,7 @@
 package record
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/bits"
@@ -153,10 +154,6 @@ func (d *decoder) record(l *Location) error {
 			if !ok {
 				return d.syntax("record")
 			}
-			if d.peek() != ':' {
-				return d.syntax("record")
-			}
-			d.pos++
 			d.ws()
 			start := d.pos
 			if i >= 0 {
@@ -189,18 +186,17 @@ func (d *decoder) record(l *Location) error {
 	return firstErr
 }
 
-// key scans the key at d.pos (a '"') and returns its spec in k (-1 for a
-// key the table does not know) and, for an unknown key, its content. The
-// spec next is tried first: when the input has its key, quotes included,
-// byte for byte, the key is that spec's without scanning nor hashing it.
-// The content of an unknown key is valid until the next string is read.
+// key scans the key at d.pos (a '"') and the ':' after it, and returns its
+// spec in k (-1 for a key the table does not know) and, for an unknown
+// key, its content. The spec next is tried first: when the input has its
+// key, quotes and colon included, byte for byte, the key is that spec's
+// without scanning nor hashing it. ok is false, with d.pos at the fault,
+// when the key is not a string or no ':' follows it. The content of an
+// unknown key is valid until the next string is read.
 func (d *decoder) key(k *keyIndex, next int16) (i int, key []byte, ok bool) {
-	if next >= 0 {
-		q := d.t.quoted[next]
-		if len(d.data)-d.pos >= len(q) && string(d.data[d.pos:d.pos+len(q)]) == q {
-			d.pos += len(q)
-			return int(next), nil, true
-		}
+	if next >= 0 && hasPrefix(d.data[d.pos:], d.t.quoted[next]) {
+		d.pos += len(d.t.quoted[next])
+		return int(next), nil, true
 	}
 	key, raw, ok := d.str()
 	if !ok {
@@ -209,7 +205,40 @@ func (d *decoder) key(k *keyIndex, next int16) (i int, key []byte, ok bool) {
 	if raw {
 		key = unquote(d.tmp[:0], key)
 	}
+	if d.peek() != ':' {
+		return -1, nil, false
+	}
+	d.pos++
 	return k.lookup(key), key, true
+}
+
+// hasPrefix reports whether b starts with q, comparing eight (or four)
+// bytes at a time with the last word overlapping the one before: the
+// guessed key of every field was a call to memeqbody, a twentieth of
+// decoding a record.
+func hasPrefix(b []byte, q string) bool {
+	n := len(q)
+	if len(b) < n {
+		return false
+	}
+	if n < 8 {
+		if n < 4 {
+			return string(b[:n]) == q
+		}
+		return load32(b[:4]) == load32s(q[:4]) && load32(b[n-4:n]) == load32s(q[n-4:])
+	}
+	for i := 0; i < n-8; i += 8 {
+		if binary.LittleEndian.Uint64(b[i:i+8]) != word(q, i) {
+			return false
+		}
+	}
+	return binary.LittleEndian.Uint64(b[n-8:n]) == word(q, n-8)
+}
+
+func load32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
+
+func load32s(s string) uint32 {
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
 // name is the name of field i, or the unknown key.
@@ -730,10 +759,6 @@ func (d *decoder) object(i int, l *Location) error {
 		if !ok {
 			return d.syntax(field)
 		}
-		if d.peek() != ':' {
-			return d.syntax(field)
-		}
-		d.pos++
 		d.ws()
 		var err error
 		if m >= 0 {

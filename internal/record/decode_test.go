@@ -515,3 +515,24 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestHasPrefix checks the word-wise prefix test against strings.HasPrefix
+// for prefixes of every length up to 40, with a difference at each byte
+// and inputs cut short.
+func TestHasPrefix(t *testing.T) {
+	const text = `"coolant_temperature_unit":"K","fleet_id":"x"}`
+	for n := range 41 {
+		q := text[:n]
+		for cut := 0; cut <= len(text); cut += 1 + cut/8 {
+			for diff := -1; diff < min(n, cut); diff++ {
+				b := []byte(text[:cut])
+				if diff >= 0 {
+					b[diff] ^= 0x20
+				}
+				if got, want := hasPrefix(b, q), strings.HasPrefix(string(b), q); got != want {
+					t.Fatalf("hasPrefix(%q, %q) = %v, want %v", b, q, got, want)
+				}
+			}
+		}
+	}
+}

@@ -122,9 +122,10 @@ type table struct {
 	memberOf map[int]uint32    // per kObject spec: the strSet bits of its string members
 	altitude int               // float slot of location.altitude
 
-	// quoted is each spec's JSON key with its quotes ("id" for id, "city"
-	// for inferred_address.city), and next the spec expected after it at
-	// the same level (-1 after the last one): the guess Decode tries first.
+	// quoted is each spec's JSON key with its quotes and the colon after
+	// it ("id": for id, "city": for inferred_address.city), and next the
+	// spec expected after it at the same level (-1 after the last one):
+	// the guess Decode tries first.
 	quoted []string
 	next   []int16
 }
@@ -149,7 +150,7 @@ func newTable(specs []fieldSpec) (*table, error) {
 	// spec, and the last one so far, whose next is the spec being added.
 	first, prev := map[string]int{}, map[string]int{}
 	follow := func(level string, i int, key string) {
-		t.quoted[i] = strconv.Quote(key)
+		t.quoted[i] = strconv.Quote(key) + ":"
 		t.next[i] = -1
 		if p, ok := prev[level]; ok {
 			t.next[p] = int16(i)
