@@ -70,6 +70,11 @@ func (s *scanner) str() (content []byte, raw bool, ok bool) {
 			// The lowest flagged byte is a real one: a borrow only
 			// flags bytes above a match.
 			i += bits.TrailingZeros64(m) / 8
+			if s.data[i] == '"' {
+				// Most strings end here: spare the checks below.
+				s.pos = i + 1
+				return s.data[start:i], raw, true
+			}
 			break
 		}
 		if i >= len(s.data) {
