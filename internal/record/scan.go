@@ -26,6 +26,10 @@ const (
 const maxDepth = 10000
 
 func (s *scanner) ws() {
+	// Compact JSON has no whitespace: one test for the common case.
+	if s.pos < len(s.data) && s.data[s.pos] > ' ' {
+		return
+	}
 	for s.pos < len(s.data) {
 		switch s.data[s.pos] {
 		case ' ', '\t', '\n', '\r':
