@@ -102,6 +102,11 @@ type request struct {
 	// any other failure ends at once, wrapping ErrOutcomeUnknown when the
 	// request may have been carried out.
 	once bool
+	// tookBody is set by onOK when what it returned keeps the body's
+	// memory (a location page's items, scanRawPage): the pooled buffer
+	// then gets other memory, and the body's goes back to the pool only
+	// through ReleaseItems.
+	tookBody bool
 }
 
 // attemptResult tells retry what to do after a failed attempt.
@@ -153,7 +158,15 @@ func (c *Client) do(ctx context.Context, r *request, onOK func(status int, body 
 			return attemptResult{retryable: retryableTransport(err)}, err
 		}
 		buf := getBuffer()
-		defer putBuffer(buf)
+		defer func() {
+			if r.tookBody {
+				// The page's items are the body: this buffer
+				// reads the next body into memory a released page
+				// gave back (or new memory).
+				*buf = *bytes.NewBuffer(getItemsBuf(0))
+			}
+			putBuffer(buf)
+		}()
 		err = readBody(resp, buf, c.cfg.MaxResponseBytes)
 		d := time.Since(start)
 		status := resp.StatusCode

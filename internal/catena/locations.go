@@ -101,8 +101,8 @@ func (c *Client) Locations(q LocationQuery, cursor string) *Pager[json.RawMessag
 	var p *Pager[json.RawMessage]
 	p = newPager(op, cursor, err, func(ctx context.Context, cur string) (*Page[json.RawMessage], error) {
 		scan := p.scan
-		return fetchPage(ctx, c, op, EndpointVehicleLocations, query, cur, func(body []byte) (*Page[json.RawMessage], error) {
-			return scanRawPage(body, scan)
+		return fetchPage(ctx, c, op, EndpointVehicleLocations, query, cur, func(body []byte) (*Page[json.RawMessage], bool, error) {
+			return takeRawPage(body, scan)
 		})
 	})
 	return p

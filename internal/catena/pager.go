@@ -140,16 +140,20 @@ func decodePage[T any](body []byte) (*Page[T], error) {
 
 // getPage fetches and decodes one page of a list endpoint.
 func getPage[T any](ctx context.Context, c *Client, op, endpoint, query, cursor string) (*Page[T], error) {
-	return fetchPage(ctx, c, op, endpoint, query, cursor, decodePage[T])
+	return fetchPage(ctx, c, op, endpoint, query, cursor, func(body []byte) (*Page[T], bool, error) {
+		p, err := decodePage[T](body)
+		return p, false, err
+	})
 }
 
-// fetchPage fetches one page of a list endpoint and decodes it with decode.
-func fetchPage[T any](ctx context.Context, c *Client, op, endpoint, query, cursor string, decode func([]byte) (*Page[T], error)) (*Page[T], error) {
+// fetchPage fetches one page of a list endpoint and decodes it with decode,
+// which reports whether the page keeps the body's memory (request.tookBody).
+func fetchPage[T any](ctx context.Context, c *Client, op, endpoint, query, cursor string, decode func([]byte) (*Page[T], bool, error)) (*Page[T], error) {
 	r := request{op: op, method: "GET", endpoint: endpoint, url: c.listURL(endpoint, query, cursor)}
 	var page *Page[T]
 	err := c.do(ctx, &r, func(_ int, body []byte) error {
 		var err error
-		page, err = decode(body)
+		page, r.tookBody, err = decode(body)
 		return err
 	})
 	return page, err

@@ -264,3 +264,74 @@ func TestPageEnvelopeErrors(t *testing.T) {
 		t.Fatalf("items:null = %v, %v", p, err)
 	}
 }
+
+// TestScannedPagesKeepTheirItems pages through location pages with a
+// scanner, whose items are cut from the response body itself
+// (takeRawPage): a page's items must stay as they were while later pages
+// are read, released or not, and a page's memory is reused only once
+// ReleaseItems gave it back.
+func TestScannedPagesKeepTheirItems(t *testing.T) {
+	const pages = 8
+	bodies := map[string]string{}
+	for k := range pages {
+		cursor, next := fmt.Sprint("p", k), fmt.Sprint("p", k+1)
+		if k == 0 {
+			cursor = ""
+		}
+		if k == pages-1 {
+			next = ""
+		}
+		var items []string
+		for i := range 3 + k%3 {
+			items = append(items, locationJSON(100*k+i))
+		}
+		if k == 3 {
+			items = nil // an empty page takes nothing
+		}
+		bodies[cursor] = pageJSON(items, 0, next)
+	}
+	f := newFake(t)
+	f.handle("GET /v2/telematics/vehicle-locations", pagedHandler(t, bodies))
+	c := f.client(nil)
+	p := c.History("veh-1", Window{From: time.Unix(0, 0), To: time.Unix(3600, 0)}, LocationQuery{}, "")
+	scanned := 0
+	p.ScanItems(func(i int, b []byte) int {
+		scanned++
+		return 0 // the splitter finds the end
+	})
+	type kept struct {
+		items []json.RawMessage
+		want  []string
+	}
+	var all []kept
+	for k := 0; ; k++ {
+		page, err := p.Next(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page == nil {
+			break
+		}
+		var want []string
+		for _, it := range page.Items {
+			want = append(want, string(it))
+		}
+		all = append(all, kept{page.Items, want})
+		if k%2 == 1 {
+			// Release the page before: its memory may now be the
+			// next body; the pages kept must not change.
+			ReleaseItems(all[k-1].items)
+			all[k-1].items = nil
+		}
+		for j, a := range all {
+			for i, it := range a.items {
+				if string(it) != a.want[i] {
+					t.Fatalf("after page %d, item %d of page %d is %q, was %q", k, i, j, it, a.want[i])
+				}
+			}
+		}
+	}
+	if len(all) != pages || scanned == 0 {
+		t.Fatalf("%d pages, %d items scanned", len(all), scanned)
+	}
+}
