@@ -261,9 +261,9 @@ func (d *decoder) field(i int, key []byte, l *Location) error {
 		}
 		return nil
 	}
-	if sp := &d.t.specs[i]; sp.kind <= kOptString {
+	if d.t.kind[i] <= kOptString {
 		// Most fields are strings: no second dispatch for them.
-		return d.strField(int(d.t.slot[i]), sp.name, sp.badType, sp.kind == kOptString)
+		return d.strField(i)
 	}
 	return d.value(i, l)
 }
@@ -273,15 +273,17 @@ func (d *decoder) value(i int, l *Location) error {
 	sp := &d.t.specs[i]
 	switch sp.kind {
 	case kString, kOptString:
-		return d.strField(int(d.t.slot[i]), sp.name, sp.badType, sp.kind == kOptString)
+		return d.strField(i)
 	case kOptFloat:
 		return d.numField(int(d.t.slot[i]), sp.name)
 	case kTime:
-		return d.timeField(sp.tm(l), sp.name)
+		// Through the accessor's offset (newTable): calling it is an
+		// indirect call per field and record.
+		return d.timeField((*time.Time)(unsafe.Add(unsafe.Pointer(l), d.t.off[i])), sp.name)
 	case kOptTime:
 		return d.nullTimeField(int(d.t.slot[i]), sp.name)
 	case kRaw:
-		return d.rawField(sp.raw(l), sp.name)
+		return d.rawField((*json.RawMessage)(unsafe.Add(unsafe.Pointer(l), d.t.off[i])), sp.name)
 	case kH3:
 		return d.h3Field(l)
 	case kLocation:
@@ -292,15 +294,17 @@ func (d *decoder) value(i int, l *Location) error {
 	return fmt.Errorf("record: field %s of unknown kind %d", sp.name, sp.kind)
 }
 
-// strField decodes a string (or null) into string slot i. null clears an
-// optional field and, as in encoding/json, leaves a plain one unchanged.
-func (d *decoder) strField(i int, field, badType string, opt bool) error {
+// strField decodes a string (or null) into the string slot of field f.
+// null clears an optional field and, as in encoding/json, leaves a plain
+// one unchanged.
+func (d *decoder) strField(f int) error {
+	i := int(d.t.slot[f])
 	start := d.pos
 	switch d.peek() {
 	case '"':
 		c, raw, ok := d.str()
 		if !ok {
-			return d.syntaxAt(field, start)
+			return d.syntaxAt(d.t.specs[f].name, start)
 		}
 		if raw {
 			c = unquote(d.tmp[:0], c)
@@ -310,14 +314,15 @@ func (d *decoder) strField(i int, field, badType string, opt bool) error {
 		return nil
 	case 'n':
 		if !d.literal("null") {
-			return d.syntaxAt(field, start)
+			return d.syntaxAt(d.t.specs[f].name, start)
 		}
-		if opt {
+		if d.t.kind[f] == kOptString {
 			d.strSet &^= 1 << i
 		}
 		return nil
 	}
-	return d.invalidAt(field, badType, "not a string", start)
+	sp := &d.t.specs[f]
+	return d.invalidAt(sp.name, sp.badType, "not a string", start)
 }
 
 // strContent scans a string value and returns its decoded content, which is

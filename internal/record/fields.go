@@ -113,6 +113,7 @@ const (
 // for each object field's members.
 type table struct {
 	specs    []fieldSpec
+	kind     []fieldKind       // per spec: its kind, apart from specs for the decoder's dispatch
 	slot     []int8            // per spec: its index among the strings, floats or optional times
 	bySlot   [3][]int16        // per kind group (strings, floats, optional times): spec index by slot
 	off      []uintptr         // per spec: its accessor's field offset in Location, for finish
@@ -143,7 +144,7 @@ func mustTable(specs []fieldSpec) *table {
 
 // newTable checks specs and derives the slots and key indexes from them.
 func newTable(specs []fieldSpec) (*table, error) {
-	t := &table{specs: specs, slot: make([]int8, len(specs)), box: make([]int8, len(specs)), off: make([]uintptr, len(specs)),
+	t := &table{specs: specs, kind: make([]fieldKind, len(specs)), slot: make([]int8, len(specs)), box: make([]int8, len(specs)), off: make([]uintptr, len(specs)),
 		members: map[int]*keyIndex{}, memberOf: map[int]uint32{}, altitude: -1,
 		quoted: make([]string, len(specs)), next: make([]int16, len(specs))}
 	// Per level ("" for the top, else the object field's name): its first
@@ -169,6 +170,7 @@ func newTable(specs []fieldSpec) (*table, error) {
 		if sp.badType == "" {
 			sp.badType = ReasonBadType
 		}
+		t.kind[i] = sp.kind
 		switch sp.kind {
 		case kString, kOptString:
 			t.slot[i] = int8(nStr)
@@ -247,8 +249,9 @@ func newTable(specs []fieldSpec) (*table, error) {
 
 // accessorOffset returns the offset in Location of the field sp's accessor
 // points to, and false when sp lacks the accessor its kind needs. finish
-// stores through the offsets: the accessors keep the table type-checked,
-// and calling one per field and record would cost a sixth of Decode.
+// and the decoder store through the offsets: the accessors keep the table
+// type-checked, and calling one per field and record would cost a sixth of
+// Decode.
 func accessorOffset(sp fieldSpec) (uintptr, bool) {
 	var l Location
 	base := uintptr(unsafe.Pointer(&l))
@@ -270,14 +273,20 @@ func accessorOffset(sp fieldSpec) (uintptr, bool) {
 		}
 		p = unsafe.Pointer(sp.optNum(&l))
 	case kTime:
-		return 0, sp.tm != nil
+		if sp.tm == nil {
+			return 0, false
+		}
+		p = unsafe.Pointer(sp.tm(&l))
 	case kOptTime:
 		if sp.optTm == nil {
 			return 0, false
 		}
 		p = unsafe.Pointer(sp.optTm(&l))
 	case kRaw:
-		return 0, sp.raw != nil
+		if sp.raw == nil {
+			return 0, false
+		}
+		p = unsafe.Pointer(sp.raw(&l))
 	default:
 		return 0, true
 	}
