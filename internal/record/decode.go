@@ -599,42 +599,13 @@ func (d *decoder) location(l *Location) error {
 			if d.peek() != '"' {
 				return d.syntax("location")
 			}
-			key, ok := d.strContent()
-			if !ok {
-				return d.syntax("location")
-			}
-			if d.peek() != ':' {
-				return d.syntax("location")
-			}
-			d.pos++
-			d.ws()
-			switch string(key) {
-			case "type":
-				vstart := d.pos
-				if d.peek() != '"' {
-					if !d.skip(0) {
-						return d.syntaxAt("location.type", vstart)
-					}
-					isPoint = false
-					break
-				}
-				t, ok := d.strContent()
-				if !ok {
-					return d.syntaxAt("location.type", vstart)
-				}
-				isPoint = string(t) == "Point"
-			case "coordinates":
-				var err error
-				if n, err = d.coordinates(&coords); err != nil {
-					if err.(*Invalid).Reason == ReasonDecode {
-						return err
-					}
-					coordErr, n = err, 0
-				}
-			default:
-				if !d.skip(0) {
-					return d.syntax("location")
-				}
+			// The members as the API writes them are compared in
+			// place; other spellings (spaces, escapes) are scanned.
+			if hasPrefix(d.data[d.pos:], pointType) {
+				d.pos += len(pointType)
+				isPoint = true
+			} else if err := d.locationMember(&isPoint, &coords, &n, &coordErr); err != nil {
+				return err
 			}
 			c := d.peek()
 			d.pos++
@@ -665,6 +636,65 @@ func (d *decoder) location(l *Location) error {
 	}
 	return nil
 }
+
+// pointType and coordinatesKey are a location's members as the API writes
+// them: its type, and the key of its coordinates.
+const (
+	pointType      = `"type":"Point"`
+	coordinatesKey = `"coordinates":`
+)
+
+// locationMember decodes the location member at d.pos (a '"'), its key,
+// colon and value: type into isPoint, coordinates into coords, n and
+// coordErr (see location); others are skipped.
+func (d *decoder) locationMember(isPoint *bool, coords *[3]float64, n *int, coordErr *error) error {
+	var key []byte
+	if hasPrefix(d.data[d.pos:], coordinatesKey) {
+		d.pos += len(coordinatesKey)
+		key = coordinatesName[:]
+	} else {
+		var ok bool
+		if key, ok = d.strContent(); !ok {
+			return d.syntax("location")
+		}
+		if d.peek() != ':' {
+			return d.syntax("location")
+		}
+		d.pos++
+	}
+	d.ws()
+	switch string(key) {
+	case "type":
+		vstart := d.pos
+		if d.peek() != '"' {
+			if !d.skip(0) {
+				return d.syntaxAt("location.type", vstart)
+			}
+			*isPoint = false
+			break
+		}
+		t, ok := d.strContent()
+		if !ok {
+			return d.syntaxAt("location.type", vstart)
+		}
+		*isPoint = string(t) == "Point"
+	case "coordinates":
+		var err error
+		if *n, err = d.coordinates(coords); err != nil {
+			if err.(*Invalid).Reason == ReasonDecode {
+				return err
+			}
+			*coordErr, *n = err, 0
+		}
+	default:
+		if !d.skip(0) {
+			return d.syntax("location")
+		}
+	}
+	return nil
+}
+
+var coordinatesName = [...]byte{'c', 'o', 'o', 'r', 'd', 'i', 'n', 'a', 't', 'e', 's'}
 
 // coordinates decodes [lon, lat] or [lon, lat, alt]; items are numbers or
 // numeric strings.

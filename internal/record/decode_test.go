@@ -536,3 +536,49 @@ func TestHasPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeLocationSpellings decodes the location in the API's spelling,
+// which Decode compares in place, and in others, which it scans: all the
+// same record, and the same errors.
+func TestDecodeLocationSpellings(t *testing.T) {
+	for _, tc := range []struct{ loc, want string }{
+		{`{"type":"Point","coordinates":[-122.4,37.7,12]}`, "ok"},
+		{`{"type" : "Point", "coordinates" : [-122.4,37.7,12]}`, "ok"},
+		{`{"coordinates":[-122.4,37.7,12],"type":"Point"}`, "ok"},
+		{`{"typ\u0065":"Point","co\u006frdinates":[-122.4,37.7,12]}`, "ok"},
+		{`{"type":"Point","bbox":[1,2],"coordinates":[-122.4,37.7,12]}`, "ok"},
+		{`{"type":"Point","":1,"coordinates":[-122.4,37.7,12]}`, "ok"},
+		{`{"type":"Points","coordinates":[-122.4,37.7,12]}`, "bad_coordinates"},
+		{`{"type":"Point","coordinates":{}}`, "bad_coordinates"},
+		{`{"type":"Point"}`, "bad_coordinates"},
+		{`{"type":"Point","coordinates":[-122.4,37.7,12],"type":"Line"}`, "bad_coordinates"},
+		{`{"type":"Point","coordinates"[-122.4,37.7]}`, "decode"},
+		{`{"type":"Point""coordinates":[-122.4,37.7]}`, "decode"},
+	} {
+		// Not through withField, which compacts (and checks) the JSON.
+		raw := strings.Replace(withField("location", "null"), `"location":null`, `"location":`+tc.loc, 1)
+		l, err := decodeString(raw)
+		got := "ok"
+		if err != nil {
+			got = err.(*Invalid).Reason
+		}
+		if got != tc.want {
+			t.Errorf("location %s: %v, want %s", tc.loc, err, tc.want)
+			continue
+		}
+		ref, rerr := refDecode([]byte(raw))
+		if (rerr == nil) != (err == nil) {
+			t.Errorf("location %s: error %v, reference decoder %v", tc.loc, err, rerr)
+		}
+		if err == nil && (!l.HasPosition || l.Longitude != -122.4 || l.Latitude != 37.7 || l.Altitude == nil || *l.Altitude != 12 ||
+			dump(&l) != dump(&ref)) {
+			t.Errorf("location %s: %s, reference %s", tc.loc, dump(&l), dump(&ref))
+		}
+	}
+}
+
+func decodeString(s string) (Location, error) {
+	var l Location
+	err := Decode([]byte(s), &l)
+	return l, err
+}
