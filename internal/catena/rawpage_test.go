@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/catena-bridge/catena-bridge/internal/record"
 )
@@ -264,33 +265,67 @@ func FuzzScanRawPage(f *testing.F) {
 	f.Add([]byte(`{"items":[{"id":"a"}x],"total":1}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		want, wantErr := decodeRawPage(body)
-		scanned := map[int][]byte{}
-		got, err := scanRawPage(body, func(i int, b []byte) int {
-			var l record.Location
-			n, _ := record.DecodeItem(b, &l)
-			delete(scanned, i)
-			if n > 0 {
-				scanned[i] = b[:n]
-			}
-			return n
-		})
-		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
-			t.Fatalf("%q: error %v with the scanner, %v without", body, err, wantErr)
+		for _, take := range []bool{false, true} {
+			checkScanRawPage(t, body, want, wantErr, take)
 		}
-		if err != nil {
-			return
-		}
-		if len(got.Items) != len(want.Items) || got.Total != want.Total || got.NextPage != want.NextPage {
-			t.Fatalf("%q:\n with the scanner %+v\n without %+v", body, got, want)
-		}
-		for i := range got.Items {
-			if !bytes.Equal(got.Items[i], want.Items[i]) {
-				t.Fatalf("%q: item %d = %q with the scanner, %q without", body, i, got.Items[i], want.Items[i])
-			}
-			if s, ok := scanned[i]; ok && (len(s) != len(got.Items[i]) || &s[0] != &got.Items[i][0]) {
-				t.Fatalf("%q: item %d = %q, but the scanner read %q", body, i, got.Items[i], s)
-			}
-		}
-		ReleaseItems(got.Items)
 	})
+}
+
+// checkScanRawPage is FuzzScanRawPage for scanRawPage (take false) or
+// takeRawPage, whose items must then be cut from body itself.
+func checkScanRawPage(t *testing.T, body []byte, want *Page[json.RawMessage], wantErr error, take bool) {
+	t.Helper()
+	scanned := map[int][]byte{}
+	scan := func(i int, b []byte) int {
+		var l record.Location
+		n, _ := record.DecodeItem(b, &l)
+		delete(scanned, i)
+		if n > 0 {
+			scanned[i] = b[:n]
+		}
+		return n
+	}
+	var got *Page[json.RawMessage]
+	var err error
+	took := false
+	if take {
+		got, took, err = takeRawPage(body, scan)
+	} else {
+		got, err = scanRawPage(body, scan)
+	}
+	if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+		t.Fatalf("%q: error %v with the scanner, %v without", body, err, wantErr)
+	}
+	if err != nil {
+		return
+	}
+	if len(got.Items) != len(want.Items) || got.Total != want.Total || got.NextPage != want.NextPage {
+		t.Fatalf("%q:\n with the scanner %+v\n without %+v", body, got, want)
+	}
+	for i := range got.Items {
+		if !bytes.Equal(got.Items[i], want.Items[i]) {
+			t.Fatalf("%q: item %d = %q with the scanner, %q without", body, i, got.Items[i], want.Items[i])
+		}
+		if s, ok := scanned[i]; ok && (len(s) != len(got.Items[i]) || &s[0] != &got.Items[i][0]) {
+			t.Fatalf("%q: item %d = %q, but the scanner read %q", body, i, got.Items[i], s)
+		}
+		if in := inside(got.Items[i], body); in != take {
+			t.Fatalf("%q: take %v, item %d in the body: %v", body, take, i, in)
+		}
+	}
+	if took != (take && len(got.Items) > 0) {
+		t.Fatalf("%q: take %v, %d items: took %v", body, take, len(got.Items), took)
+	}
+	if !take {
+		ReleaseItems(got.Items)
+	}
+}
+
+// inside reports whether b's memory lies in body's.
+func inside(b, body []byte) bool {
+	if len(b) == 0 || len(body) == 0 {
+		return false
+	}
+	p, lo := uintptr(unsafe.Pointer(&b[0])), uintptr(unsafe.Pointer(&body[0]))
+	return p >= lo && p+uintptr(len(b)) <= lo+uintptr(len(body))
 }
