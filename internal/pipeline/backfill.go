@@ -230,6 +230,7 @@ func (p *Pipeline) backfillVehicle(ctx context.Context, c *committer, view *ledg
 			return &sinkError{fmt.Errorf("commit backfill page of vehicle %s: %w", v.ID, err)}
 		}
 		p.account("backfill", out)
+		out.recycle()
 		pos = next
 		if next.Cursor == "" {
 			set = newWindowSet() // the next window's records are all new to it

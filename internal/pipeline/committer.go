@@ -116,6 +116,13 @@ func (c *committer) run(ctx context.Context) error {
 		}
 		start := time.Now()
 		err := c.sink.Commit(ctx, b)
+		if err == nil {
+			// Counted before the pages' callers go on: they may
+			// recycle a page's memory (page.recycle) once told.
+			c.m.Transactions.Inc()
+			c.m.CommitTime.Observe(time.Since(start).Seconds())
+			c.m.committed(b)
+		}
 		for _, r := range reqs {
 			r.done <- err
 		}
@@ -123,9 +130,6 @@ func (c *committer) run(ctx context.Context) error {
 			c.err = err
 			return err
 		}
-		c.m.Transactions.Inc()
-		c.m.CommitTime.Observe(time.Since(start).Seconds())
-		c.m.committed(b)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/catena-bridge/catena-bridge/internal/avro"
@@ -170,9 +171,33 @@ func (s *stages) runDecoded(items []decoded, ingestedAt time.Time, mk marker, ow
 }
 
 func (s *stages) newPage(n int) *page {
-	p := &page{fetched: n, published: make([]published, 0, n), arena: make([]byte, 0, n*1024)}
+	p := &page{fetched: n, published: make([]published, 0, n)}
+	if a, ok := arenas.Get().(*[]byte); ok && cap(*a) >= n*1024 {
+		p.arena = (*a)[:0]
+	} else {
+		p.arena = make([]byte, 0, n*1024)
+	}
 	p.batch.Events = make([]sink.Event, 0, n)
 	return p
+}
+
+// arenas recycles the arenas of committed pages (page.recycle): a fresh
+// one is a megabyte to allocate and clear for every full page, and most of
+// the garbage a backfill makes.
+var arenas sync.Pool
+
+// maxPooledArena bounds the arenas kept: a full page's is about 1 MiB.
+const maxPooledArena = 8 << 20
+
+// recycle gives the page's arena back for a later page. The caller calls
+// it once the page is committed (the sink has done with the events' keys
+// and values), and must not use the page's events afterwards; a page whose
+// commit failed is left to the collector.
+func (p *page) recycle() {
+	if a := p.arena[:0]; cap(a) > 0 && cap(a) <= maxPooledArena {
+		arenas.Put(&a)
+	}
+	p.arena = nil
 }
 
 // one passes one decoded record (err: why it is invalid) through the rest of

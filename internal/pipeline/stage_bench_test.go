@@ -88,10 +88,11 @@ func BenchmarkStages(b *testing.B) {
 // simulator, rendered once, is served from memory to the real client,
 // which cuts its items as the record decoder decodes them (a walk's
 // pageDecoder); then validate, dedup, enrich and Avro encode
-// (stages.runDecoded), and the page's items go back to the pool. What is
-// left out is the kernel's copy of the body and the wake-ups of reading a
-// socket (scripts/cpubench's "page read" counts them). cpu-ns/record is the
-// process's CPU (rusage: the collector's workers included) per record.
+// (stages.runDecoded), and the page's items and arena go back to their
+// pools. What is left out is the kernel's copy of the body and the
+// wake-ups of reading a socket (scripts/cpubench's "page read" counts
+// them). cpu-ns/record is the process's CPU (rusage: the collector's
+// workers included) per record.
 func BenchmarkPreKafkaStages(b *testing.B) {
 	const n = 1000
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
@@ -147,6 +148,7 @@ func BenchmarkPreKafkaStages(b *testing.B) {
 				len(p.batch.Events), len(pg.Items), p.dups, len(p.batch.DeadLetters))
 		}
 		catena.ReleaseItems(pg.Items)
+		p.recycle() // as the backfill does once the page is committed
 	}
 	page() // renders the body; the token is fetched
 	b.SetBytes(int64(len(body)))

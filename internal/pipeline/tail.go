@@ -237,8 +237,12 @@ func (l *live) gap(ctx context.Context, vehicle string, g gapProgress) error {
 		if done {
 			step.next = nil
 		}
-		_, err := l.stage(ctx, "gap", page, p.cfg.Now().UTC(), step, l.vehicleFleet(vehicle, page))
-		return err
+		out, err := l.stage(ctx, "gap", page, p.cfg.Now().UTC(), step, l.vehicleFleet(vehicle, page))
+		if err != nil {
+			return err
+		}
+		out.recycle()
+		return nil
 	})
 }
 
@@ -428,8 +432,12 @@ func (l *live) sweepVehicle(ctx context.Context, v string, w catena.Window) erro
 			if len(page) == 0 {
 				return nil
 			}
-			_, err := l.stage(ctx, "sweep", page, p.cfg.Now().UTC(), nil, l.vehicleFleet(v, page))
-			return err
+			out, err := l.stage(ctx, "sweep", page, p.cfg.Now().UTC(), nil, l.vehicleFleet(v, page))
+			if err != nil {
+				return err
+			}
+			out.recycle()
+			return nil
 		})
 }
 
