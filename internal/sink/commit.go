@@ -97,7 +97,10 @@ var errBatchCommitted = errors.New("batch already committed")
 // whether it committed (see the package doc) and re-sends only if not, so b
 // is never committed twice. A produce to a broker that does not answer fails
 // after TransactionTimeout/2 and is then retried, so a dead broker shows as
-// Warn lines and Ready errors, not as a silent hang.
+// Warn lines and Ready errors, not as a silent hang. Records waiting for a
+// broker that cannot be reached at all stay buffered, whatever ctx does,
+// until it is back (Ready reports the failed dials meanwhile) or Close
+// closes the client under them.
 //
 // Errors no retry can fix -- a record larger than the broker accepts,
 // authorization -- abort the transaction and return at once.

@@ -24,7 +24,8 @@ import (
 // should stop, since the other one now owns the work.
 var ErrFenced = errors.New("sink: fenced: another catena-bridge with the same transactional id took over")
 
-// closeTimeout bounds Close's abort of an open transaction.
+// closeTimeout bounds each step of Close: the wait for a Commit in
+// progress, then the abort of an open transaction.
 const closeTimeout = 10 * time.Second
 
 // Sink produces batches transactionally and reads the bridge's state back.
@@ -48,7 +49,10 @@ type Sink struct {
 	// waiter is durably blocked for testing/synctest.
 	mu      *semaphore.Weighted
 	pending *pending // a transaction a failed attempt left behind, nil when none
-	fenced  error    // sticky fencing error, wraps ErrFenced
+	// closeWait bounds Close's wait for a Commit in progress (closeTimeout;
+	// shorter in tests).
+	closeWait time.Duration
+	fenced    error // sticky fencing error, wraps ErrFenced
 
 	ready       atomic.Pointer[readyState]
 	recordLimit atomic.Int64 // see RecordLimit
@@ -77,7 +81,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	}
 	codec, _ := compressionCodec(cfg.Compression) // validated in withDefaults
 
-	s := &Sink{cfg: cfg, log: cfg.Logger, mu: semaphore.NewWeighted(1)}
+	s := &Sink{cfg: cfg, log: cfg.Logger, mu: semaphore.NewWeighted(1), closeWait: closeTimeout}
 	s.ready.Store(&readyState{errors.New("sink: no broker interaction has succeeded yet")})
 
 	s.opts = []kgo.Opt{
@@ -136,13 +140,26 @@ func (s *Sink) Ready() error { return s.ready.Load().err }
 
 func (s *Sink) setReady(err error) { s.ready.Store(&readyState{err}) }
 
-// Close aborts a transaction a failed Commit left open (bounded by 10s), makes
-// a Commit still retrying return, and closes the client. Records of a batch
+// Close makes a Commit still retrying return, aborts a transaction a failed
+// Commit left open, and closes the client; each step is bounded by 10s. A
+// Commit whose records wait for a broker that is down does not see its
+// context end (franz-go fails a buffered record only when its client
+// closes): after 10s Close closes the client under it. Records of a batch
 // that did not commit are not visible to read_committed consumers either
 // way: the coordinator aborts what Close could not.
 func (s *Sink) Close() {
 	s.lifeStop()
-	_ = s.mu.Acquire(context.Background(), 1) // the Commit holding it returns: life ended
+	wait, cancel := context.WithTimeout(context.Background(), s.closeWait)
+	err := s.mu.Acquire(wait, 1)
+	cancel()
+	if err != nil {
+		s.log.Warn("kafka: a commit in progress did not stop within the close timeout (broker unreachable?); closing the client under it",
+			"transactional_id", s.cfg.TransactionalID, "timeout", s.closeWait)
+		s.cl.Close() // fails its buffered records: the Commit returns
+		_ = s.mu.Acquire(context.Background(), 1)
+		s.mu.Release(1)
+		return
+	}
 	defer s.mu.Release(1)
 	if s.pending != nil && s.fenced == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -656,5 +657,52 @@ func TestCommitWaitingReturnsOnCtx(t *testing.T) {
 	}
 	if got := consumeAll(t, brokers, topic, true); len(got) != 1 {
 		t.Fatalf("%d events committed, want 1", len(got))
+	}
+}
+
+// TestCloseDuringOutage: a Commit whose records wait for a broker that is
+// gone holds the Sink, and no context ends it; Close still returns, within
+// its bound, by closing the client under it, and the Commit and any later
+// one fail instead of hanging.
+func TestCloseDuringOutage(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := testTopic(t)
+	s := newTestSink(t, Config{Brokers: c.ListenAddrs(), Topic: topic, Partitions: 1})
+	ctx := testCtx(t)
+	batch := func(id string) *Batch { return &Batch{Events: []Event{{Key: []byte("k"), Value: []byte(id), ID: id}}} }
+	if err := s.Commit(ctx, batch("before")); err != nil {
+		t.Fatal(err)
+	}
+	c.Close() // the broker is gone
+	s.closeWait = 500 * time.Millisecond
+	during := make(chan error, 1)
+	go func() { during <- s.Commit(context.Background(), batch("during")) }()
+	for deadline := time.Now().Add(10 * time.Second); s.mu.TryAcquire(1); {
+		s.mu.Release(1) // the Commit has not taken the Sink yet
+		if time.Now().After(deadline) {
+			t.Fatal("the Commit during the outage never began")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close still blocks after 30s")
+	}
+	select {
+	case err := <-during:
+		if err == nil {
+			t.Fatal("the Commit during the outage succeeded with the broker gone")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the Commit during the outage still blocks after Close returned")
+	}
+	if err := s.Commit(ctx, batch("after")); err == nil {
+		t.Fatal("Commit after Close succeeded")
 	}
 }
