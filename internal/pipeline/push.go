@@ -106,6 +106,7 @@ func (l *live) pusher(ctx context.Context) error {
 			for _, dl := range out.batch.DeadLetters {
 				handled[dl.ID] = true
 			}
+			out.recycle()
 		}
 		at := 0
 		for _, r := range batch {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/catena-bridge/catena-bridge/internal/avro"
+	"github.com/catena-bridge/catena-bridge/internal/catena"
 	"github.com/catena-bridge/catena-bridge/internal/dedup"
 	"github.com/catena-bridge/catena-bridge/internal/geo"
 	"github.com/catena-bridge/catena-bridge/internal/ledger"
@@ -175,7 +176,9 @@ func (s *stages) newPage(n int) *page {
 	if a, ok := arenas.Get().(*[]byte); ok && cap(*a) >= n*1024 {
 		p.arena = (*a)[:0]
 	} else {
-		p.arena = make([]byte, 0, n*1024)
+		// Sized for a full page whatever n, so that every arena in the
+		// pool serves every page: pushes and sweeps make small ones.
+		p.arena = make([]byte, 0, max(n, catena.MaxPageSize)*1024)
 	}
 	p.batch.Events = make([]sink.Event, 0, n)
 	return p
@@ -191,8 +194,10 @@ const maxPooledArena = 8 << 20
 
 // recycle gives the page's arena back for a later page. The caller calls
 // it once the page is committed (the sink has done with the events' keys
-// and values), and must not use the page's events afterwards; a page whose
-// commit failed is left to the collector.
+// and values) and it has read what it needs of them, and must not use the
+// page's events afterwards; a page whose commit failed is left to the
+// collector. Every path that commits pages recycles them: one that did not
+// would take the pool's arenas and leave the others allocating.
 func (p *page) recycle() {
 	if a := p.arena[:0]; cap(a) > 0 && cap(a) <= maxPooledArena {
 		arenas.Put(&a)

@@ -132,6 +132,7 @@ func (l *live) poll(ctx context.Context, first bool) error {
 				p.m.EventLag.Set(now.Sub(last).Seconds())
 			}
 		}
+		out.recycle()
 		if !first {
 			if err := l.fillGaps(ctx, items); err != nil {
 				return err
