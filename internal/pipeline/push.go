@@ -111,7 +111,8 @@ func (l *live) pusher(ctx context.Context) error {
 		at := 0
 		for _, r := range batch {
 			for i := range r.items {
-				if id := decoded[at+i].loc.ID; handled[id] || id == "" && len(out.batch.DeadLetters) > 0 {
+				// out is nil when the commit failed (err): nothing is fresh.
+				if id := decoded[at+i].loc.ID; handled[id] || id == "" && out != nil && len(out.batch.DeadLetters) > 0 {
 					r.fresh = true
 				}
 			}
