@@ -107,6 +107,12 @@ func (s *Sink) LoadSaved(ctx context.Context, prefix string) (map[string]Saved, 
 // partition come in offset order; partitions interleave. fn is called from
 // the calling goroutine.
 //
+// Records stamped before since may come too: a partition's timestamps
+// need not rise with its offsets. A transaction's commit marker, stamped
+// when the coordinator writes it, can precede records of the next
+// transaction stamped just before it; the read starts at the marker. A
+// caller that rebuilds what was published since a time gets a superset.
+//
 // Like LoadCheckpoints it first initialises the producer id (fencing an old
 // process), and it retries broker failures until ctx ends, resuming after
 // the last record fn saw: fn sees every record once.
