@@ -27,23 +27,31 @@ func TestParseFloatMatchesStrconv(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	var b strings.Builder
 	for range 1_000_000 {
-		b.Reset()
-		if r.IntN(2) == 0 {
-			b.WriteByte('-')
-		}
-		n := 1 + r.IntN(18)
-		point := r.IntN(n + 1)
-		for k := range n {
-			if k == point && k > 0 {
-				b.WriteByte('.')
-			}
-			d := byte('0' + r.IntN(10))
-			if k == 0 && n > 1 && point != 1 && d == '0' {
-				d = '1' // no leading zero before more integer digits
-			}
-			b.WriteByte(d)
-		}
+		randDecimal(r, &b, 18, false)
 		check(b.String())
+	}
+}
+
+// randDecimal writes into b (reset first) a random decimal: an optional
+// minus, 1 to maxDigits digits, and a point anywhere after the first.
+// Unless leadingZero, a zero never leads more integer digits (JSON refuses
+// it).
+func randDecimal(r *rand.Rand, b *strings.Builder, maxDigits int, leadingZero bool) {
+	b.Reset()
+	if r.IntN(2) == 0 {
+		b.WriteByte('-')
+	}
+	n := 1 + r.IntN(maxDigits)
+	point := r.IntN(n + 1)
+	for k := range n {
+		if k == point && k > 0 {
+			b.WriteByte('.')
+		}
+		d := byte('0' + r.IntN(10))
+		if !leadingZero && k == 0 && n > 1 && point != 1 && d == '0' {
+			d = '1'
+		}
+		b.WriteByte(d)
 	}
 }
 
@@ -78,18 +86,7 @@ func TestScanFloat(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
 	var b strings.Builder
 	for range 300_000 {
-		b.Reset()
-		if r.IntN(2) == 0 {
-			b.WriteByte('-')
-		}
-		n := 1 + r.IntN(20)
-		point := r.IntN(n + 1)
-		for k := range n {
-			if k == point && k > 0 {
-				b.WriteByte('.')
-			}
-			b.WriteByte(byte('0' + r.IntN(10)))
-		}
+		randDecimal(r, &b, 20, true)
 		if r.IntN(8) == 0 {
 			b.WriteString([]string{"e5", "E-3", "e", ",", "]", "}", "x"}[r.IntN(7)])
 		}
