@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
@@ -26,9 +23,9 @@ import (
 const bridgeGCPercent = 150
 
 // Stage names, in pipeline order. The first is the HTTP read of a page's
-// body (the kernel's copy, the socket reader's wake-ups, the client's
-// request), which a transport reads whole before the client sees it; the
-// bridge then decodes each record as the client splits the page (one pass
+// body (the client's request, the kernel's copy into the client's buffer,
+// the socket reader's wake-ups), which ends when the client has the body
+// whole (readDone); the bridge then decodes each record as the client splits the page (one pass
 // over the bytes), so splitting and decoding are one stage; the third is
 // what the split left to decode (items that are not valid JSON: none here).
 var stageNames = []string{"page read (HTTP)", "split and decode (one pass)", "decode left after the split", "validate and enrich", "encode"}
@@ -73,9 +70,9 @@ func runStages(args []string) error {
 		return err
 	}
 	ctx := context.Background()
-	read := &readFirst{rt: http.DefaultTransport.(*http.Transport).Clone()}
+	read := &readDone{}
 	cl, err := catena.New(catena.Config{APIURL: *api, TokenURL: *api + "/realms/catena/protocol/openid-connect/token",
-		ClientID: "demo", ClientSecret: "demo", HTTPClient: &http.Client{Transport: read}})
+		ClientID: "demo", ClientSecret: "demo", Observer: read})
 	if err != nil {
 		return err
 	}
@@ -130,7 +127,7 @@ func runStages(args []string) error {
 		p.ScanItems(sc.scan) // as the backfill does (pipeline.pageDecoder)
 		for {
 			cpu0, al0 = usage()
-			pg, err := p.Next(ctx) // reads the body (mark(0) in readFirst), then splits and decodes
+			pg, err := p.Next(ctx) // reads the body (mark(0) in readDone), then splits and decodes
 			if err != nil {
 				return err
 			}
@@ -171,32 +168,23 @@ func runStages(args []string) error {
 	return nil
 }
 
-// readFirst reads each response body whole before the client sees it, and
-// calls done then: the CPU of the HTTP read is its own stage. The client
-// copies the body out before its next request, so one buffer serves all.
-type readFirst struct {
-	rt   http.RoundTripper
+// readDone marks the end of the page read: the client calls Request once
+// it has read a response's body whole into its buffer, before it splits
+// the page. So the read stage is what the bridge does to read a page (the
+// request, the socket's bytes copied once into the client's buffer), and
+// the split starts from that buffer, as in the bridge.
+type readDone struct {
 	done func() // nil until the pages are read
-	buf  bytes.Buffer
 }
 
-func (t *readFirst) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := t.rt.RoundTrip(r)
-	if err != nil {
-		return nil, err
+func (r *readDone) Request(endpoint string, status int, err error, _ time.Duration) {
+	if r.done != nil && endpoint == catena.EndpointVehicleLocations && err == nil && status/100 == 2 {
+		r.done()
 	}
-	t.buf.Reset()
-	_, err = t.buf.ReadFrom(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(t.buf.Bytes()))
-	if t.done != nil {
-		t.done()
-	}
-	return resp, nil
 }
+
+func (*readDone) Retry(string, int, time.Duration)  {}
+func (*readDone) Budget(catena.Lane, time.Duration) {}
 
 // scanned decodes the records as the client splits a page, as the
 // backfill does (pipeline.pageDecoder).
