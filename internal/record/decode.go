@@ -150,14 +150,46 @@ func (d *decoder) record(l *Location) error {
 			if d.peek() != '"' {
 				return d.syntax("record")
 			}
-			i, key, ok := d.key(&d.t.top, next)
-			if !ok {
-				return d.syntax("record")
+			// The guessed key, in place (inlined: most keys are).
+			var (
+				i   int
+				key []byte
+			)
+			if g := next; g >= 0 && d.t.guess[g].match(d.data[d.pos:]) {
+				i = int(g)
+				d.pos += d.t.guess[g].n
+			} else if g >= 0 && hasPrefix(d.data[d.pos:], d.t.guess[g].q) {
+				// A key too short or too long for match.
+				i = int(g)
+				d.pos += len(d.t.guess[g].q)
+			} else if g >= 0 && d.t.guess[g].next >= 0 && d.t.guess[d.t.guess[g].next].match(d.data[d.pos:]) {
+				// The guess was left out (source_data, mostly): the
+				// key after it.
+				i = int(d.t.guess[g].next)
+				d.pos += d.t.guess[i].n
+			} else {
+				var ok bool
+				if i, key, ok = d.key(&d.t.top, -1); !ok {
+					return d.syntax("record")
+				}
 			}
 			d.ws()
 			start := d.pos
 			if i >= 0 {
-				next = d.t.next[i]
+				next = d.t.guess[i].next
+				// Most fields are strings without escapes: decoded
+				// here, without the calls of field and strField. Any
+				// other string (escaped, malformed) goes to field from
+				// its start.
+				if d.t.kind[i] <= kOptString && d.pos < len(d.data) && d.data[d.pos] == '"' {
+					if c, raw, ok := d.str(); ok && !raw {
+						slot := d.t.slot[i]
+						d.strs[slot] = d.keep(c)
+						d.strSet |= 1 << slot
+						goto sep
+					}
+					d.pos = start
+				}
 			}
 			if err := d.field(i, key, l); err != nil {
 				if err.(*Invalid).Reason == ReasonDecode {
@@ -173,6 +205,7 @@ func (d *decoder) record(l *Location) error {
 					return d.syntaxAt(d.t.name(i, key), start)
 				}
 			}
+		sep:
 			c := d.peek()
 			d.pos++
 			if c == '}' {
@@ -194,8 +227,8 @@ func (d *decoder) record(l *Location) error {
 // when the key is not a string or no ':' follows it. The content of an
 // unknown key is valid until the next string is read.
 func (d *decoder) key(k *keyIndex, next int16) (i int, key []byte, ok bool) {
-	if next >= 0 && hasPrefix(d.data[d.pos:], d.t.quoted[next]) {
-		d.pos += len(d.t.quoted[next])
+	if next >= 0 && hasPrefix(d.data[d.pos:], d.t.guess[next].q) {
+		d.pos += len(d.t.guess[next].q)
 		return int(next), nil, true
 	}
 	key, raw, ok := d.str()
@@ -210,6 +243,15 @@ func (d *decoder) key(k *keyIndex, next int16) (i int, key []byte, ok bool) {
 	}
 	d.pos++
 	return k.lookup(key), key, true
+}
+
+// match reports whether b starts with the key g (see keyGuess).
+func (g *keyGuess) match(b []byte) bool {
+	if len(b) < g.n {
+		return false
+	}
+	p := unsafe.Pointer(unsafe.SliceData(b))
+	return load64(p, g.off[0]) == g.w[0] && load64(p, g.off[1]) == g.w[1] && load64(p, g.off[2]) == g.w[2]
 }
 
 // hasPrefix reports whether b starts with q, comparing eight (or four)
@@ -797,7 +839,7 @@ func (d *decoder) object(i int, l *Location) error {
 		d.ws()
 		var err error
 		if m >= 0 {
-			next = d.t.next[m]
+			next = d.t.guess[m].next
 			err = d.value(m, l)
 		} else if !d.skip(0) {
 			err = d.syntax(field)
@@ -845,7 +887,7 @@ func (d *decoder) finish(l *Location) {
 		slot := bits.TrailingZeros32(m)
 		i := t.bySlot[0][slot]
 		s := d.strs[slot]
-		if t.specs[i].kind == kString {
+		if t.kind[i] == kString {
 			*(*string)(at(i)) = all[s.off : s.off+s.n]
 			continue
 		}

@@ -537,6 +537,31 @@ func TestHasPrefix(t *testing.T) {
 	}
 }
 
+// TestKeyGuessMatch checks the in-place key compare against
+// strings.HasPrefix for keys of every length up to 40, with a difference at
+// each byte and inputs cut short: a key it holds (8 to maxGuess bytes)
+// matches exactly when the input starts with it, and any other never
+// matches (the decoder looks it up).
+func TestKeyGuessMatch(t *testing.T) {
+	const text = `"coolant_temperature_unit_of_the_engine":"K","fleet_id":"x"}`
+	for n := range 41 {
+		q := text[:n]
+		g := newKeyGuess(q)
+		for cut := 0; cut <= len(text); cut += 1 + cut/8 {
+			for diff := -1; diff < min(n, cut); diff++ {
+				b := []byte(text[:cut])
+				if diff >= 0 {
+					b[diff] ^= 0x20
+				}
+				want := n >= 8 && n <= maxGuess && strings.HasPrefix(string(b), q)
+				if got := g.match(b); got != want {
+					t.Fatalf("key %q: match(%q) = %v, want %v", q, b, got, want)
+				}
+			}
+		}
+	}
+}
+
 // TestDecodeLocationSpellings decodes the location in the API's spelling,
 // which Decode compares in place, and in others, which it scans: all the
 // same record, and the same errors.

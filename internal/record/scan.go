@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // scanner is a minimal JSON tokenizer over one record. It validates syntax
@@ -59,17 +60,20 @@ func (s *scanner) peek() byte {
 func (s *scanner) str() (content []byte, raw bool, ok bool) {
 	start := s.pos + 1
 	i := start
+	p := unsafe.Pointer(unsafe.SliceData(s.data))
 	for i < len(s.data) {
-		// Eight bytes at a time while they are plain ASCII: no quote,
-		// backslash, control character or byte >= 0x80.
-		for i+8 <= len(s.data) {
-			w := binary.LittleEndian.Uint64(s.data[i:])
-			q := w ^ (lsb * '"')
-			b := w ^ (lsb * '\\')
-			m := ((q-lsb)&^q | (b-lsb)&^b | (w - lsb*0x20) | w) & msb
-			if m == 0 {
-				i += 8
+		// Sixteen, then eight bytes at a time while they are plain ASCII:
+		// no quote, backslash, control character or byte >= 0x80. The
+		// words are loaded through p, past the bounds check the loop
+		// condition makes: with the checks of slicing, the loop was twice
+		// the instructions (a sixth of decoding a record).
+		for i+16 <= len(s.data) {
+			m := special(load64(p, i))
+			if m2 := special(load64(p, i+8)); m|m2 == 0 {
+				i += 16
 				continue
+			} else if m == 0 {
+				i, m = i+8, m2
 			}
 			// The lowest flagged byte is a real one: a borrow only
 			// flags bytes above a match.
@@ -79,8 +83,22 @@ func (s *scanner) str() (content []byte, raw bool, ok bool) {
 				s.pos = i + 1
 				return s.data[start:i], raw, true
 			}
+			goto slow
+		}
+		for i+8 <= len(s.data) {
+			m := special(load64(p, i))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) / 8
+			if s.data[i] == '"' {
+				s.pos = i + 1
+				return s.data[start:i], raw, true
+			}
 			break
 		}
+	slow:
 		if i >= len(s.data) {
 			break
 		}
@@ -115,6 +133,23 @@ func (s *scanner) str() (content []byte, raw bool, ok bool) {
 		}
 	}
 	return nil, false, false
+}
+
+// special flags (in the high bit of each byte) the bytes of w, eight bytes
+// of a string in memory order, that end its plain run: a quote, a
+// backslash, a control character or a byte >= 0x80. A byte above a flagged
+// one may be flagged too (a borrow); the lowest flagged byte is always a
+// real one.
+func special(w uint64) uint64 {
+	q := w ^ (lsb * '"')
+	b := w ^ (lsb * '\\')
+	return ((q-lsb)&^q | (b-lsb)&^b | (w - lsb*0x20) | w) & msb
+}
+
+// load64 is the little-endian word at p+i, which the caller has checked is
+// within its slice.
+func load64(p unsafe.Pointer, i int) uint64 {
+	return binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(p, i))[:])
 }
 
 func isHex4(b []byte) bool {
