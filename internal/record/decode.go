@@ -177,19 +177,16 @@ func (d *decoder) record(l *Location) error {
 			start := d.pos
 			if i >= 0 {
 				next = d.t.guess[i].next
-				// Most fields are strings without escapes: decoded
-				// here, without the calls of field and strField. Any
-				// other string (escaped, malformed) goes to field from
-				// its start.
-				if d.t.kind[i] <= kOptString && d.pos < len(d.data) && d.data[d.pos] == '"' {
-					if c, raw, ok := d.str(); ok && !raw {
-						slot := d.t.slot[i]
-						d.strs[slot] = d.keep(c)
-						d.strSet |= 1 << slot
-						goto sep
-					}
-					d.pos = start
+				// The values as the API writes them (strings without
+				// escapes, numbers, date-times, null) are decoded here,
+				// without the calls of field and the decoder of their
+				// kind. Any other value (escaped, malformed, out of
+				// range, of another type) goes to field from its start,
+				// which decodes it or names the fault.
+				if d.fast(i, l) {
+					goto sep
 				}
+				d.pos = start
 			}
 			if err := d.field(i, key, l); err != nil {
 				if err.(*Invalid).Reason == ReasonDecode {
@@ -217,6 +214,67 @@ func (d *decoder) record(l *Location) error {
 		}
 	}
 	return firstErr
+}
+
+// fast decodes the value of field i at d.pos when it is one of the usual
+// forms of its kind, and reports whether it did: a plain string (no
+// escapes) for a string or a date-time, a number that scanFloat reads
+// exactly for a number, null for an optional field. It decodes them as
+// field would. When it reports false, d.pos may have moved: the caller
+// resets it and calls field.
+func (d *decoder) fast(i int, l *Location) bool {
+	if d.pos >= len(d.data) {
+		return false
+	}
+	c := d.data[d.pos]
+	slot := d.t.slot[i]
+	switch k := d.t.kind[i]; k {
+	case kString, kOptString:
+		if c == '"' {
+			if s, raw, ok := d.str(); ok && !raw {
+				d.strs[slot] = d.keep(s)
+				d.strSet |= 1 << slot
+				return true
+			}
+		} else if c == 'n' && k == kOptString && d.literal("null") {
+			d.strSet &^= 1 << slot
+			return true
+		}
+	case kOptFloat:
+		if c == '-' || '0' <= c && c <= '9' {
+			if f, n, ok := scanFloat(d.data[d.pos:]); n > 0 && ok {
+				d.pos += n
+				d.fs[slot] = f
+				d.fSet |= 1 << slot
+				return true
+			}
+		} else if c == 'n' && d.literal("null") {
+			d.fSet &^= 1 << slot
+			return true
+		}
+	case kTime, kOptTime:
+		if c == '"' {
+			s, raw, ok := d.str()
+			if !ok || raw {
+				return false
+			}
+			t, ok := parseTime(s)
+			if !ok || t.IsZero() {
+				return false
+			}
+			if k == kTime {
+				*(*time.Time)(unsafe.Add(unsafe.Pointer(l), d.t.off[i])) = t
+			} else {
+				d.ts[slot] = t
+				d.tSet |= 1 << slot
+			}
+			return true
+		} else if c == 'n' && k == kOptTime && d.literal("null") {
+			d.tSet &^= 1 << slot
+			return true
+		}
+	}
+	return false
 }
 
 // key scans the key at d.pos (a '"') and the ':' after it, and returns its
