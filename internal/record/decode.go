@@ -231,9 +231,10 @@ func (d *decoder) fast(i int, l *Location) bool {
 	switch k := d.t.kind[i]; k {
 	case kString, kOptString:
 		if c == '"' {
-			if s, raw, ok := d.str(); ok && !raw {
-				d.strs[slot] = d.keep(s)
+			if e := plainEnd(d.data, d.pos+1); e >= 0 {
+				d.strs[slot] = d.keep(d.data[d.pos+1 : e])
 				d.strSet |= 1 << slot
+				d.pos = e + 1
 				return true
 			}
 		} else if c == 'n' && k == kOptString && d.literal("null") {
@@ -252,13 +253,32 @@ func (d *decoder) fast(i int, l *Location) bool {
 			d.fSet &^= 1 << slot
 			return true
 		}
-	case kTime, kOptTime:
-		if c == '"' {
-			s, raw, ok := d.str()
-			if !ok || raw {
+	case kH3:
+		// A JSON integer of up to 19 digits, which cannot overflow;
+		// longer ones, fractions and exponents go to h3Field.
+		if '1' <= c && c <= '9' {
+			var v uint64
+			j, end := d.pos, min(len(d.data), d.pos+19)
+			for ; j < end && '0' <= d.data[j] && d.data[j] <= '9'; j++ {
+				v = v*10 + uint64(d.data[j]-'0')
+			}
+			if j < len(d.data) && (d.data[j] <= '9' && d.data[j] >= '0' || d.data[j] == '.' || d.data[j] == 'e' || d.data[j] == 'E') {
 				return false
 			}
-			t, ok := parseTime(s)
+			l.H3[11] = int64(v)
+			d.pos = j
+			return true
+		}
+	case kLocation:
+		return c == '{' && d.point(l)
+	case kTime, kOptTime:
+		if c == '"' {
+			e := plainEnd(d.data, d.pos+1)
+			if e < 0 {
+				return false
+			}
+			t, ok := parseTime(d.data[d.pos+1 : e])
+			d.pos = e + 1
 			if !ok || t.IsZero() {
 				return false
 			}
@@ -737,6 +757,49 @@ func (d *decoder) location(l *Location) error {
 	return nil
 }
 
+// point decodes a location as the API writes it, a Point whose
+// coordinates are 2 or 3 JSON numbers that scanFloat reads exactly, with
+// nothing else and no spaces, as location would, and reports whether it
+// did. When it reports false, d.pos has not moved.
+func (d *decoder) point(l *Location) bool {
+	j := d.pos
+	if !hasPrefix(d.data[j:], pointPrefix) {
+		return false
+	}
+	j += len(pointPrefix)
+	var (
+		c [3]float64
+		n int
+	)
+	for ; n < 3; n++ {
+		f, k, ok := scanFloat(d.data[j:])
+		if k == 0 || !ok || j+k >= len(d.data) {
+			return false
+		}
+		c[n], j = f, j+k+1
+		if d.data[j-1] != ',' {
+			break
+		}
+	}
+	if n == 3 || n == 0 || d.data[j-1] != ']' || j >= len(d.data) || d.data[j] != '}' {
+		return false
+	}
+	l.HasPosition = true
+	l.Longitude, l.Latitude = c[0], c[1]
+	if n == 2 {
+		d.fs[d.t.altitude] = c[2]
+		d.fSet |= 1 << d.t.altitude
+	} else {
+		d.fSet &^= 1 << d.t.altitude
+	}
+	d.pos = j + 1
+	return true
+}
+
+// pointPrefix is a location as the API writes it, up to its first
+// coordinate.
+const pointPrefix = `{"type":"Point","coordinates":[`
+
 // pointType and coordinatesKey are a location's members as the API writes
 // them: its type, and the key of its coordinates.
 const (
@@ -898,7 +961,10 @@ func (d *decoder) object(i int, l *Location) error {
 		var err error
 		if m >= 0 {
 			next = d.t.guess[m].next
-			err = d.value(m, l)
+			if start := d.pos; !d.fast(m, l) {
+				d.pos = start
+				err = d.value(m, l)
+			}
 		} else if !d.skip(0) {
 			err = d.syntax(field)
 		}

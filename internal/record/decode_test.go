@@ -607,3 +607,110 @@ func decodeString(s string) (Location, error) {
 	err := Decode([]byte(s), &l)
 	return l, err
 }
+
+// TestDecodeInPlaceForms decodes values at the edges of the forms the
+// decoder reads in place (decoder.fast, decoder.point) and of the ones it
+// leaves to the decoder of their kind: each record must decode as the
+// reference decoder does (both fail, or both give the same Location), or,
+// where the two differ by design, fail with the reason given; and as
+// DecodeItem does with another record after it.
+func TestDecodeInPlaceForms(t *testing.T) {
+	for _, tc := range []struct{ field, value, reason string }{
+		{"location", `{"type":"Point","coordinates":[1.5,2.5]}`, ""},
+		{"location", `{"type":"Point","coordinates":[1.5,2.5,-3]}`, ""},
+		{"location", `{"type":"Point","coordinates":[1.5]}`, ""},
+		{"location", `{"type":"Point","coordinates":[1.5,2.5,3,4]}`, ""},
+		{"location", `{"type":"Point","coordinates":[]}`, ""},
+		{"location", `{"type":"Point","coordinates":["1.5",2.5]}`, ""},
+		{"location", `{"type":"Point","coordinates":[1.5,"2.5"]}`, ""},
+		{"location", `{"type":"Point","coordinates":[1e400,2.5]}`, ""},
+		{"location", `{"type":"Point","coordinates":[-0,0.0000000000000000000001]}`, ""},
+		{"location", `{"type":"Point","coordinates":[1.5,2.5],"bbox":[1]}`, ""},
+		{"location", `{"type":"Point","coordinates":[1.5,2.5,]}`, ""},
+		{"location", `{"type":"Point","coordinates":[1.5 ,2.5]}`, ""},
+		{"location", `{"type":"Point","coordinates":[1.5,2.5] }`, ""},
+		{"location", `{"type":"Point","coordinates":[1.5,2.5}`, ""},
+		{"location", `{"type":"Point","coordinates":[1.5,2.5]`, ""},
+		{"location", `{"type":"Point","coordinates":[01,2]}`, ""},
+		{"h3_index_11", `626707368653701119`, ""},
+		{"h3_index_11", `1234567890123456789`, ""},
+		{"h3_index_11", `9999999999999999999`, ""},
+		{"h3_index_11", `12345678901234567890`, ""},
+		{"h3_index_11", `18446744073709551615`, ""},
+		{"h3_index_11", `18446744073709551616`, ""},
+		{"h3_index_11", `123456789012345678901`, ""},
+		{"h3_index_11", `626707368653701119.0`, ""},
+		{"h3_index_11", `6267073686537011e3`, ""},
+		{"h3_index_11", `6267073686537011E3`, ""},
+		{"h3_index_11", `0`, ""},
+		{"h3_index_11", `01`, ""},
+		{"h3_index_11", `-5`, ""},
+		{"h3_index_11", `7x`, ""},
+		{"speed", `12.5`, ""},
+		{"speed", `1e400`, ""},
+		{"speed", `-0`, ""},
+		{"speed", `12.`, ""},
+		{"speed", `012`, ""},
+		{"speed", `"12.5"`, ""},
+		{"speed", `null`, ""},
+		{"speed", `nul`, ""},
+		{"speed", `true`, ""},
+		{"created_at", `"2026-11-20T11:58:48.042000Z"`, ""},
+		{"created_at", `"0001-01-01T00:00:00Z"`, ReasonBadTimestamp},
+		{"created_at", `"2026-13-01T00:00:00Z"`, ""},
+		{"created_at", `"2026-11-20T11:58:48\u002e042Z"`, "ok"}, // escapes are decoded first
+		{"created_at", `"2026-11-20T11:58:48.042Z`, ""},
+		{"created_at", `null`, ""},
+		{"deleted_at", `null`, ""},
+		{"deleted_at", `"2026-11-20T11:58:48Z"`, ""},
+		{"deleted_at", `"0001-01-01T00:00:00Z"`, ReasonBadTimestamp},
+		{"deleted_at", `nil`, ""},
+		{"fleet_ref", `null`, ""},
+		{"fleet_ref", `"a\"b"`, ""},
+		{"fleet_ref", `"é"`, ""},
+		{"fleet_ref", `"a` + "\x01" + `b"`, ""},
+		{"fleet_ref", `"abcdefghijklmnopqrstuvwxyz0123456789"`, ""},
+		{"fleet_ref", `"abcdefghijklmnop`, ""},
+		{"fleet_ref", `nulL`, ""},
+		{"fleet_id", `null`, ""},
+		{"fleet_id", `7`, ""},
+		{"inferred_address", `{"city":"Köln","province":null,"country_code":"DEU"}`, ""},
+		{"inferred_address", `{"city":7}`, ""},
+	} {
+		raw := strings.Replace(withField(tc.field, "null"), `"`+tc.field+`":null`, `"`+tc.field+`":`+tc.value, 1)
+		var l Location
+		err := Decode([]byte(raw), &l)
+		switch tc.reason {
+		case "":
+			ref, rerr := refDecode([]byte(raw))
+			if (err == nil) != (rerr == nil) {
+				t.Errorf("%s = %s: error %v, reference decoder %v", tc.field, tc.value, err, rerr)
+				continue
+			}
+			if err == nil && dump(&l) != dump(&ref) {
+				t.Errorf("%s = %s:\n got %s\nwant %s", tc.field, tc.value, dump(&l), dump(&ref))
+			}
+		case "ok":
+			if err != nil {
+				t.Errorf("%s = %s: %v", tc.field, tc.value, err)
+			}
+		default:
+			if e, ok := err.(*Invalid); !ok || e.Reason != tc.reason || e.Field != tc.field {
+				t.Errorf("%s = %s: %v, want %s of %s", tc.field, tc.value, err, tc.reason, tc.field)
+			}
+		}
+		var item Location
+		n, ierr := DecodeItem([]byte(raw+`,{"id":"next"}]`), &item)
+		if reason(ierr) != reason(err) || err == nil && (n != len(raw) || dump(&item) != dump(&l)) {
+			t.Errorf("%s = %s: DecodeItem %d, %v, Decode %v", tc.field, tc.value, n, ierr, err)
+		}
+	}
+}
+
+// reason is the Reason and Field of an *Invalid, "" for nil.
+func reason(err error) string {
+	if e, ok := err.(*Invalid); ok {
+		return e.Reason + " of " + e.Field
+	}
+	return fmt.Sprint(err)
+}

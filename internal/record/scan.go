@@ -135,6 +135,37 @@ func (s *scanner) str() (content []byte, raw bool, ok bool) {
 	return nil, false, false
 }
 
+// plainEnd returns the index of the quote that ends the string whose
+// content starts at data[i], when that content is plain (no escape,
+// control character or byte >= 0x80), and -1 otherwise (str then scans
+// it). It is str's fast path, for the decoder's values: two ints in and
+// one out, where str's slice and flags were a fifth of its instructions.
+func plainEnd(data []byte, i int) int {
+	p := unsafe.Pointer(unsafe.SliceData(data))
+	for i+16 <= len(data) {
+		m := special(load64(p, i))
+		if m2 := special(load64(p, i+8)); m|m2 == 0 {
+			i += 16
+			continue
+		} else if m == 0 {
+			i, m = i+8, m2
+		}
+		i += bits.TrailingZeros64(m) / 8
+		if data[i] == '"' {
+			return i
+		}
+		return -1
+	}
+	for ; i < len(data); i++ {
+		if c := data[i]; c == '"' {
+			return i
+		} else if c < 0x20 || c == '\\' || c >= 0x80 {
+			return -1
+		}
+	}
+	return -1
+}
+
 // special flags (in the high bit of each byte) the bytes of w, eight bytes
 // of a string in memory order, that end its plain run: a quote, a
 // backslash, a control character or a byte >= 0x80. A byte above a flagged
