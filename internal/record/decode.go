@@ -145,6 +145,7 @@ func (d *decoder) record(l *Location) error {
 	if d.peek() == '}' {
 		d.pos++
 	} else {
+		guess := d.t.guess
 		next := d.t.top.first
 		for {
 			if d.peek() != '"' {
@@ -155,39 +156,40 @@ func (d *decoder) record(l *Location) error {
 				i   int
 				key []byte
 			)
-			if g := next; g >= 0 && d.t.guess[g].match(d.data[d.pos:]) {
+			if g := next; g >= 0 && guess[g].match(d.data[d.pos:]) {
 				i = int(g)
-				d.pos += d.t.guess[g].n
-			} else if g >= 0 && hasPrefix(d.data[d.pos:], d.t.guess[g].q) {
+				d.pos += guess[g].n
+			} else if g >= 0 && hasPrefix(d.data[d.pos:], guess[g].q) {
 				// A key too short or too long for match.
 				i = int(g)
-				d.pos += len(d.t.guess[g].q)
-			} else if g >= 0 && d.t.guess[g].next >= 0 && d.t.guess[d.t.guess[g].next].match(d.data[d.pos:]) {
+				d.pos += len(guess[g].q)
+			} else if g >= 0 && guess[g].next >= 0 && guess[guess[g].next].match(d.data[d.pos:]) {
 				// The guess was left out (source_data, mostly): the
 				// key after it.
-				i = int(d.t.guess[g].next)
-				d.pos += d.t.guess[i].n
+				i = int(guess[g].next)
+				d.pos += guess[i].n
 			} else {
 				var ok bool
 				if i, key, ok = d.key(&d.t.top, -1); !ok {
 					return d.syntax("record")
 				}
 			}
-			d.ws()
 			start := d.pos
 			if i >= 0 {
-				next = d.t.guess[i].next
+				next = guess[i].next
 				// The values as the API writes them (strings without
 				// escapes, numbers, date-times, null) are decoded here,
 				// without the calls of field and the decoder of their
 				// kind. Any other value (escaped, malformed, out of
-				// range, of another type) goes to field from its start,
+				// range, of another type, after a space) goes to field,
 				// which decodes it or names the fault.
 				if d.fast(i, l) {
 					goto sep
 				}
 				d.pos = start
 			}
+			d.ws()
+			start = d.pos
 			if err := d.field(i, key, l); err != nil {
 				if err.(*Invalid).Reason == ReasonDecode {
 					return err
@@ -1005,22 +1007,22 @@ func (d *decoder) finish(l *Location) {
 		all = string(a)
 	}
 	t := d.t
-	at := func(i int16) unsafe.Pointer { return unsafe.Add(unsafe.Pointer(l), t.off[i]) }
+	at := func(off uintptr) unsafe.Pointer { return unsafe.Add(unsafe.Pointer(l), off) }
 	b := d.box
 	for m := d.strSet; m != 0; m &= m - 1 {
-		slot := bits.TrailingZeros32(m)
-		i := t.bySlot[0][slot]
+		slot := bits.TrailingZeros32(m) & (maxStr - 1)
+		to := &t.strTo[slot]
 		s := d.strs[slot]
-		if t.kind[i] == kString {
-			*(*string)(at(i)) = all[s.off : s.off+s.n]
+		if to.box < 0 { // kString
+			*(*string)(at(to.off)) = all[s.off : s.off+s.n]
 			continue
 		}
 		if b == nil {
 			b = new(boxes)
 		}
-		j := t.box[i]
+		j := to.box
 		b.s[j] = all[s.off : s.off+s.n]
-		*(**string)(at(i)) = &b.s[j]
+		*(**string)(at(to.off)) = &b.s[j]
 	}
 	if d.fSet == 0 && d.tSet == 0 {
 		return
@@ -1031,12 +1033,12 @@ func (d *decoder) finish(l *Location) {
 	for m := d.fSet; m != 0; m &= m - 1 {
 		slot := bits.TrailingZeros32(m)
 		b.f[slot] = d.fs[slot]
-		*(**float64)(at(t.bySlot[1][slot])) = &b.f[slot]
+		*(**float64)(at(t.floatTo[slot])) = &b.f[slot]
 	}
 	for m := d.tSet; m != 0; m &= m - 1 {
 		slot := bits.TrailingZeros32(m)
 		b.t[slot] = d.ts[slot]
-		*(**time.Time)(at(t.bySlot[2][slot])) = &b.t[slot]
+		*(**time.Time)(at(t.timeTo[slot])) = &b.t[slot]
 	}
 }
 

@@ -114,12 +114,23 @@ const (
 // array, and a perfect hash from JSON key to field, for the top level and
 // for each object field's members.
 type table struct {
-	specs    []fieldSpec
-	kind     []fieldKind       // per spec: its kind, apart from specs for the decoder's dispatch
-	slot     []int8            // per spec: its index among the strings, floats or optional times
-	bySlot   [3][]int16        // per kind group (strings, floats, optional times): spec index by slot
-	off      []uintptr         // per spec: its accessor's field offset in Location, for finish
-	box      []int8            // per kOptString spec: its index in boxes.s
+	specs  []fieldSpec
+	kind   []fieldKind // per spec: its kind, apart from specs for the decoder's dispatch
+	slot   []int8      // per spec: its index among the strings, floats or optional times
+	bySlot [3][]int16  // per kind group (strings, floats, optional times): spec index by slot
+	off    []uintptr   // per spec: its accessor's field offset in Location, for finish
+	box    []int8      // per kOptString spec: its index in boxes.s
+
+	// Where finish puts each slot's value, by slot: the field's offset in
+	// Location and, for a string, its index in boxes.s (-1: a plain
+	// string, stored in place). One load per value, where going through
+	// bySlot, kind, off and box was four.
+	strTo [maxStr]struct {
+		off uintptr
+		box int8
+	}
+	floatTo  [maxFloat]uintptr
+	timeTo   [maxOptTm]uintptr
 	top      keyIndex          // top-level keys
 	members  map[int]*keyIndex // per kObject spec: its members' keys
 	memberOf map[int]uint32    // per kObject spec: the strSet bits of its string members
@@ -258,6 +269,18 @@ func newTable(specs []fieldSpec) (*table, error) {
 	}
 	if nStr > maxStr || nOptStr > maxOptStr || nFloat > maxFloat || nOptTm > maxOptTm {
 		return nil, fmt.Errorf("%d strings (%d optional), %d floats, %d optional times: above the decoder's bounds", nStr, nOptStr, nFloat, nOptTm)
+	}
+	for slot, i := range t.bySlot[0] {
+		t.strTo[slot].off, t.strTo[slot].box = t.off[i], -1
+		if t.kind[i] == kOptString {
+			t.strTo[slot].box = t.box[i]
+		}
+	}
+	for slot, i := range t.bySlot[1] {
+		t.floatTo[slot] = t.off[i]
+	}
+	for slot, i := range t.bySlot[2] {
+		t.timeTo[slot] = t.off[i]
 	}
 	if t.altitude < 0 {
 		return nil, fmt.Errorf("no location.altitude field")
