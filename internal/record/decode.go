@@ -191,7 +191,7 @@ func (d *decoder) record(l *Location) error {
 			d.ws()
 			start = d.pos
 			if err := d.field(i, key, l); err != nil {
-				if err.(*Invalid).Reason == ReasonDecode {
+				if isSyntax(err) {
 					return err
 				}
 				// Keep decoding: the other fields (id, vehicle_id,
@@ -297,6 +297,14 @@ func (d *decoder) fast(i int, l *Location) bool {
 		}
 	}
 	return false
+}
+
+// isSyntax reports whether err ends the decoding of a record: malformed
+// JSON (ReasonDecode), after which where the record goes on is unknown,
+// or an error that is not an *Invalid (none is expected).
+func isSyntax(err error) bool {
+	e, ok := err.(*Invalid)
+	return !ok || e.Reason == ReasonDecode
 }
 
 // key scans the key at d.pos (a '"') and the ':' after it, and returns its
@@ -846,7 +854,7 @@ func (d *decoder) locationMember(isPoint *bool, coords *[3]float64, n *int, coor
 	case "coordinates":
 		var err error
 		if *n, err = d.coordinates(coords); err != nil {
-			if err.(*Invalid).Reason == ReasonDecode {
+			if isSyntax(err) {
 				return err
 			}
 			*coordErr, *n = err, 0
