@@ -248,11 +248,13 @@ func bench(args []string) error {
 	fmt.Fprintf(tw, "end to end (process CPU)\trecords\tCPU µs/record\tuser+sys s\tallocs/record\trecords/s (wall)\tpeak RSS MiB\t\n")
 	for _, r := range rows {
 		allocs := "-"
-		if r.r.mallocs > 0 {
+		switch {
+		case r.impl != "catena-bridge" && r.r.mallocs > 0:
 			allocs = per(r.r.mallocs, r.records)
-			if r.impl == "catena-bridge" {
-				allocs = "≈" + allocs
-			}
+		case r.r.scraped > 0:
+			// The allocations by the last scrape, per event published
+			// by then (start-up's included).
+			allocs = "≈" + per(r.r.mallocs, int64(r.r.scraped))
 		}
 		fmt.Fprintf(tw, "%s into %s\t%d\t%s\t%.2f+%.2f\t%s\t%.0f\t%.0f\t\n", r.impl, r.target, r.records, us(r.r.cpu, r.records),
 			r.r.user.Seconds(), r.r.sys.Seconds(), allocs, float64(r.records)/r.r.wall.Seconds(), float64(r.r.peakRSS)/(1<<20))
