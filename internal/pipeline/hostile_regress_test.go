@@ -39,6 +39,7 @@ func TestRunFutureTime(t *testing.T) {
 			}
 		}
 		h.rewrite.Store(&rw)
+		h.rewriteOnly.Store(&v) // rw edits only v's items
 		now := t0
 		runSteps(t, h, &now, 5)
 		if n := h.sim.Stats().Requests[catenasim.EndpointVehicleLocations]; n > 500 {
@@ -80,6 +81,7 @@ func TestBackfillOversizedRecord(t *testing.T) {
 			}
 		}
 		h.rewrite.Store(&rw)
+		h.rewriteOnly.Store(&victim) // rw edits only the victim
 		if _, err := h.pipe.Backfill(t.Context(), from, to); err != nil {
 			t.Fatalf("backfill with one oversized record: %v", err)
 		}

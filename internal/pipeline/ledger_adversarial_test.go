@@ -130,6 +130,7 @@ func TestAdvNullFleetRefPublishedTwice(t *testing.T) {
 			}
 		}
 		h.rewrite.Store(nullRef(v))
+		h.rewriteOnly.Store(&v) // nullRef edits only v's items
 		from, to := t0.Add(-time.Hour), t0
 		a := h.process("bf-ref", func(c *pipeline.Config) { c.FleetRefs = []string{fl.Ref} })
 		if _, err := a.pipe.Backfill(t.Context(), from, to); err != nil {
@@ -166,6 +167,7 @@ func TestAdvVehicleChangedFleetLost(t *testing.T) {
 			}
 		}
 		h.rewrite.Store(&rw)
+		h.rewriteOnly.Store(&v) // rw edits only v's items
 		from, to := t0.Add(-time.Hour), t0
 		a := h.process("bf-f1", func(c *pipeline.Config) { c.FleetIDs = []string{f1.ID} })
 		if _, err := a.pipe.Backfill(t.Context(), from, to); err != nil {
@@ -469,6 +471,7 @@ func TestAdvSyntheticTimeDeadLetterTwice(t *testing.T) {
 			}
 		}
 		h.rewrite.Store(&rw)
+		h.rewriteOnly.Store(&victim) // rw edits only the victim
 		a := h.process("bf-ref", func(c *pipeline.Config) { c.FleetRefs = []string{fl.Ref} })
 		if _, err := a.pipe.Backfill(t.Context(), from, to); err != nil {
 			t.Fatal(err)

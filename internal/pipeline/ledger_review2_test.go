@@ -95,6 +95,7 @@ func TestRevNewestRecordFleetDisagrees(t *testing.T) {
 					}
 				}
 				h.rewrite.Store(&rw)
+				h.rewriteOnly.Store(&v) // rw edits only v's items
 				bf := []catenasim.Fleet{f1, f2}[bfFleet]
 				// The backfill claims first and is held up by an outage while
 				// the tail starts (a tail started after it finished would

@@ -325,6 +325,7 @@ func TestRunBadVehicleID(t *testing.T) {
 			}
 		}
 		h.rewrite.Store(&rw)
+		h.rewriteOnly.Store(&a) // rw edits only a's items
 		for now.Before(parkTo.Add(20 * time.Minute)) {
 			now = now.Add(5 * time.Minute)
 			h.clock.Set(now)
