@@ -163,7 +163,14 @@ func TestRunPushNoExtraGapFills(t *testing.T) {
 // vehicle's newest), is still published, by the next full sweep.
 func TestRunPushSparesSweeps(t *testing.T) {
 	bubble(t, func(t *testing.T) {
-		tune := func(c *pipeline.Config) { liveTune(50 * time.Millisecond)(c); c.FullSweepEvery = 4 }
+		// LOOKBACK 5m, not liveTune's 30m: the lost point is at most a few
+		// minutes old when a full sweep comes (every fourth sweep, two or
+		// three a step), and every sweep reads LOOKBACK of three vehicles'
+		// history, at a point every 20s.
+		tune := func(c *pipeline.Config) {
+			liveTune(50 * time.Millisecond)(c)
+			c.FullSweepEvery, c.Lookback = 4, 5*time.Minute
+		}
 		cfg := clean(1, 3)
 		cfg.ReportInterval = 20 * time.Second
 		h := newHarness(t, cfg, t0, tune)
