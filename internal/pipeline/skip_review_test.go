@@ -221,18 +221,24 @@ func TestSkipRevRestartSkipped(t *testing.T) {
 	})
 }
 
-// TestSkipRevPushesStop (PINS): V's pushes are lost for good from t0+5m;
+// TestSkipRevPushesStop (PINS): V's pushes are lost for good from t0+2m;
 // the polls then find V's newest points first (polledSince), so the sweeps
-// that are not full read V again: by t0+20m (before any second full sweep,
-// due at t0+30m) every V point up to a minute back is published, the ones
-// between two polls included.
+// that are not full read V again: by t0+8m (before any second full sweep,
+// due at t0+10m at this test's LOOKBACK of 10m) every V point up to a
+// minute back is published, the ones between two polls included. (The
+// review ran it at LOOKBACK 30m, from t0+5m to t0+20m: the same story at
+// two fifths of the clock steps, each of whose sweeps reads a third of the
+// window.)
 func TestSkipRevPushesStop(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		v := clean1Vehicle(t)
-		stopAt := t0.Add(5 * time.Minute)
+		stopAt := t0.Add(2 * time.Minute)
 		c := skipRevCase{
-			tune:  liveTune(150 * time.Millisecond), // a sweep about every step
-			steps: 20,
+			tune: func(c *pipeline.Config) {
+				liveTune(150 * time.Millisecond)(c) // a sweep about every step
+				c.Lookback = 10 * time.Minute       // a full sweep at t0, the next at t0+10m
+			},
+			steps: 8,
 			lose:  func(vid string, at time.Time) bool { return vid == v && !at.Before(stopAt) },
 		}
 		h, lost, end := skipRevRun(t, c)
