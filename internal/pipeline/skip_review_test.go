@@ -185,24 +185,31 @@ func clean1Vehicle(t *testing.T) string {
 	return h.sim.Vehicles()[0].ID
 }
 
-// TestSkipRevRestartSkipped (PINS): V's point of t0+2m is never pushed (no
+// TestSkipRevRestartSkipped (PINS): V's point of t0+1m is never pushed (no
 // poll shows it: not V's newest); V is skipped by the sweeps after the
-// first, full one; the process restarts at t0+20m, losing the sweep counter
+// first, full one; the process restarts at t0+5m, losing the sweep counter
 // and lastFull, while the sweep mark moved on with V skipped. The restart's
 // first sweep is full and its window (from the last mark less LOOKBACK)
-// still reaches t0+2m: published once, nothing twice.
+// still reaches t0+1m: published once, nothing twice. At this test's
+// LOOKBACK of 10m the next full sweep would be due at t0+10m, after the
+// test's last step (t0+9m): only the restart's sweep can publish it. (The
+// review ran it at LOOKBACK 30m: the point of t0+2m, the restart at
+// t0+20m, 24 steps.)
 func TestSkipRevRestartSkipped(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		v := clean1Vehicle(t)
-		lostAt := t0.Add(2 * time.Minute)
+		lostAt := t0.Add(time.Minute)
 		var skippedBefore float64
 		c := skipRevCase{
-			tune:  liveTune(150 * time.Millisecond), // a sweep about every step
-			steps: 24,
+			tune: func(c *pipeline.Config) {
+				liveTune(150 * time.Millisecond)(c) // a sweep about every step
+				c.Lookback = 10 * time.Minute       // a full sweep at t0, the next due at t0+10m
+			},
+			steps: 9,
 			lose: func(vid string, at time.Time) bool {
 				return vid == v && !at.Before(lostAt) && at.Before(lostAt.Add(time.Minute))
 			},
-			restartAt: t0.Add(20 * time.Minute),
+			restartAt: t0.Add(5 * time.Minute),
 		}
 		c.check = func(t *testing.T, h *harness, now time.Time) {
 			if now.Equal(c.restartAt.Add(-time.Minute)) {
