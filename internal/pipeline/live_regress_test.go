@@ -304,7 +304,8 @@ func TestRunBadVehicleID(t *testing.T) {
 		tune := liveTune(100 * time.Millisecond)
 		h := newHarness(t, cfg, t0, tune)
 		a, b := h.sim.Vehicles()[0].ID, h.sim.Vehicles()[1].ID
-		parkFrom, parkTo := t0.Add(3*time.Minute), t0.Add(2*time.Hour)
+		// Parked for 57 minutes, about twice LOOKBACK (30m).
+		parkFrom, parkTo := t0.Add(3*time.Minute), t0.Add(time.Hour)
 		hide := func(v string, at time.Time) bool { return v == b && !at.Before(parkFrom) && at.Before(parkTo) }
 		h.hide.Store(&hide)
 
