@@ -25,6 +25,7 @@ const receiverBound = 16 << 20
 
 // delivery is what the test receiver saw of one request.
 type delivery struct {
+	seq        int // order of arrival
 	header     http.Header
 	encoding   string
 	tooBig     bool // the decompressed body exceeded receiverBound
@@ -63,7 +64,11 @@ type receiver struct {
 	secrets map[string]string // webhook id -> secret
 	got     []*delivery
 	ids     map[string]int // record id -> accepted deliveries carrying it
-	// status answers request n (0-based); nil = 202.
+	// arrived counts the requests as they arrive, before their bodies
+	// are read: a request that reads and decodes a large body slowly must
+	// not be counted after the retry that follows it.
+	arrived int
+	// status answers request n (0-based, in order of arrival); nil = 202.
 	status func(n int, d *delivery) int
 }
 
@@ -83,7 +88,11 @@ func verifySig(secret, ts string, body []byte, sig string) bool {
 }
 
 func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
-	d := &delivery{header: r.Header.Clone(), encoding: r.Header.Get("Content-Encoding")}
+	rc.mu.Lock()
+	n := rc.arrived
+	rc.arrived++
+	rc.mu.Unlock()
+	d := &delivery{seq: n, header: r.Header.Clone(), encoding: r.Header.Get("Content-Encoding")}
 	raw := http.MaxBytesReader(w, r.Body, 4<<20)
 	var rd io.Reader = raw
 	if d.encoding == "gzip" {
@@ -122,7 +131,6 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		d.tsAge = time.Hour
 	}
 	rc.mu.Lock()
-	n := len(rc.got)
 	rc.got = append(rc.got, d)
 	statusFn := rc.status
 	rc.mu.Unlock()
@@ -141,10 +149,13 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(status)
 }
 
+// deliveries returns the requests read so far, in order of arrival.
 func (rc *receiver) deliveries() []*delivery {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return slices.Clone(rc.got)
+	ds := slices.Clone(rc.got)
+	slices.SortFunc(ds, func(a, b *delivery) int { return a.seq - b.seq })
+	return ds
 }
 
 func (rc *receiver) hasAll(ids []string) bool {
