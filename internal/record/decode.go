@@ -148,10 +148,8 @@ func (d *decoder) record(l *Location) error {
 		guess := d.t.guess
 		next := d.t.top.first
 		for {
-			if d.peek() != '"' {
-				return d.syntax("record")
-			}
-			// The guessed key, in place (inlined: most keys are).
+			// The guessed key, in place (inlined: most keys are); its
+			// opening quote is compared with it.
 			var (
 				i   int
 				key []byte
@@ -169,6 +167,9 @@ func (d *decoder) record(l *Location) error {
 				i = int(guess[g].next)
 				d.pos += guess[i].n
 			} else {
+				if d.peek() != '"' {
+					return d.syntax("record")
+				}
 				var ok bool
 				if i, key, ok = d.key(&d.t.top, -1); !ok {
 					return d.syntax("record")
@@ -184,6 +185,12 @@ func (d *decoder) record(l *Location) error {
 				// range, of another type, after a space) goes to field,
 				// which decodes it or names the fault.
 				if d.fast(i, l) {
+					// The separator as the API writes it, without
+					// spaces; anything else is read below.
+					if d.pos < len(d.data) && d.data[d.pos] == ',' {
+						d.pos++
+						continue
+					}
 					goto sep
 				}
 				d.pos = start
