@@ -69,13 +69,14 @@ func BenchmarkSplitThenDecodeLocationPage(b *testing.B) {
 
 // BenchmarkScanLocationPage is the same page split with the record
 // decoder reading each item as it is cut (Pager.ScanItems, as the
-// backfill does): one pass, the records' values in reused storage
-// (record.DecodeItemInto).
+// backfill does): one pass, the records' values in reused storage and
+// their strings in a slab (record.DecodeItemInto).
 func BenchmarkScanLocationPage(b *testing.B) {
 	body, locs := locationPage()
 	vals := make([]record.Values, len(locs))
+	var slab record.Slab
 	scan := func(i int, item []byte) int {
-		n, err := record.DecodeItemInto(item, &locs[i], &vals[i])
+		n, err := record.DecodeItemInto(item, &locs[i], &vals[i], &slab)
 		if err != nil {
 			panic(err)
 		}

@@ -237,7 +237,9 @@ func (p *Pipeline) backfillVehicle(ctx context.Context, c *committer, view *ledg
 		}
 		return nil
 	}
-	return p.retryVehicle(ctx, v.ID, func() error { return p.walk(ctx, v.ID, spans, pos, true, page) })
+	// The backfill keeps no string of a record once its page is committed
+	// (its marker ignores vehicles): its pages' strings share blocks.
+	return p.retryVehicle(ctx, v.ID, func() error { return p.walk(ctx, v.ID, spans, pos, true, true, page) })
 }
 
 // vehicleAttempts is how many times a backfill tries one vehicle's history

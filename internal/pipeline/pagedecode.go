@@ -25,6 +25,13 @@ type pageDecoder struct {
 	// used is how many entries of items and values any page filled since
 	// the last reset.
 	used int
+	// slab, when not nil, holds the records' strings (record.Slab): set
+	// for a walk whose records' strings are not kept once their page is
+	// committed (the backfill's). The live tail keeps vehicle ids for its
+	// per-vehicle state, which would keep a slab's blocks alive: its walks
+	// allocate each record's strings.
+	slab *record.Slab
+	strs record.Slab
 }
 
 // scan is the catena.ItemScanner: it decodes item i, which starts b.
@@ -41,7 +48,7 @@ func (pd *pageDecoder) scan(i int, b []byte) int {
 	}
 	pd.used = max(pd.used, len(pd.items))
 	d := &pd.items[i]
-	n, err := record.DecodeItemInto(b, &d.loc, &pd.values[i])
+	n, err := record.DecodeItemInto(b, &d.loc, &pd.values[i], pd.slab)
 	if n == 0 {
 		// Not valid JSON: the splitter finds its end, decoded() the
 		// error, which names the record's bytes exactly.
@@ -84,6 +91,7 @@ func (pd *pageDecoder) reset() {
 	clear(pd.items[:pd.used])
 	clear(pd.values[:min(pd.used, len(pd.values))])
 	pd.items, pd.used = pd.items[:0], 0
+	pd.slab, pd.strs = nil, record.Slab{}
 }
 
 // pageDecoders recycles the decoders of finished walks: a page's decoded

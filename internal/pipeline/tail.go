@@ -233,7 +233,7 @@ func (l *live) gap(ctx context.Context, vehicle string, g gapProgress) error {
 		l.st.restoreGap(vehicle, ids)
 	}
 	spans := fetchSpans(l.view.Load(), l.st.fleet(vehicle), catena.Window{From: g.At.From, To: g.To})
-	return p.walk(ctx, vehicle, spans, g.At, false, func(page []decoded, next walkPos, done bool) error {
+	return p.walk(ctx, vehicle, spans, g.At, false, false, func(page []decoded, next walkPos, done bool) error {
 		step := &gapStep{vehicle: vehicle, next: &gapProgress{At: next, To: g.To, StartIDs: g.StartIDs}, to: g.To}
 		if done {
 			step.next = nil
@@ -428,7 +428,7 @@ func (l *live) sweepVehicle(ctx context.Context, v string, w catena.Window) erro
 		l.st.setOwedIDs(v, set)
 	}
 	fleet := l.st.fleet(v)
-	return p.walk(ctx, v, fetchSpans(l.view.Load(), fleet, catena.Window{From: from, To: w.To}), walkPos{From: from}, false,
+	return p.walk(ctx, v, fetchSpans(l.view.Load(), fleet, catena.Window{From: from, To: w.To}), walkPos{From: from}, false, false,
 		func(page []decoded, _ walkPos, _ bool) error {
 			if len(page) == 0 {
 				return nil

@@ -32,10 +32,16 @@ type walkPos struct {
 // The records are decoded and validated as the client splits each page (a
 // pooled pageDecoder: each byte is scanned once), and the page's memory is
 // given back for the next page when page returns: page must copy what it
-// keeps of items (the stages do) and not keep items itself.
-func (p *Pipeline) walk(ctx context.Context, vehicle string, spans []catena.Window, pos walkPos, waitOutage bool,
+// keeps of items (the stages do) and not keep items itself. With
+// slabStrings, the records' strings share blocks (record.Slab) instead of
+// an allocation each: for a page that keeps none of them once it returns,
+// since a string kept keeps its block (64 KiB) alive.
+func (p *Pipeline) walk(ctx context.Context, vehicle string, spans []catena.Window, pos walkPos, waitOutage, slabStrings bool,
 	page func(items []decoded, next walkPos, done bool) error) error {
 	dec := pageDecoders.Get().(*pageDecoder)
+	if slabStrings {
+		dec.slab = &dec.strs
+	}
 	defer func() {
 		dec.reset()
 		pageDecoders.Put(dec)

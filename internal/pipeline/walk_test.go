@@ -213,7 +213,9 @@ func TestWalksConcurrentServeOnlyTheirPage(t *testing.T) {
 					pos.Cursor = "stale" // refused: the window is read again from its first page
 				}
 				n := 0
-				err := p.walk(context.Background(), walkVehicle(v), walkWindow(), pos, false, func(page []decoded, _ walkPos, done bool) error {
+				// Half the walks keep their strings in a slab, as the
+				// backfill's do; the pooled decoders serve both kinds.
+				err := p.walk(context.Background(), walkVehicle(v), walkWindow(), pos, false, v%2 == 0, func(page []decoded, _ walkPos, done bool) error {
 					if n >= len(pages) {
 						t.Errorf("vehicle %d: page %d past the last", v, n)
 						return nil
@@ -257,7 +259,7 @@ func TestWalkAfterPartialScan(t *testing.T) {
 		pages := walkPages(v)
 		for attempt := range 3 {
 			n := 0
-			err := p.walk(context.Background(), walkVehicle(v), walkWindow(), walkPos{From: walkWindow()[0].From}, false, func(page []decoded, _ walkPos, _ bool) error {
+			err := p.walk(context.Background(), walkVehicle(v), walkWindow(), walkPos{From: walkWindow()[0].From}, false, false, func(page []decoded, _ walkPos, _ bool) error {
 				if !walkCheck(t, v, n, page, pages[n]) {
 					return fmt.Errorf("page %d wrong", n)
 				}
@@ -283,13 +285,16 @@ func TestWalkAfterPartialScan(t *testing.T) {
 // dead letters, the published points that liveState.advance reads) is
 // unchanged after the walk's later pages, and other walks (the decoder and
 // item arrays back in their pools), reuse and overwrite the memory the
-// records' pointer fields and raw bytes were in.
+// records' pointer fields and raw bytes were in. Every other round keeps
+// the records' strings in a slab, as the backfill does: the events' ids
+// must not change either.
 func TestWalkDecodedStagesOutliveTheWalk(t *testing.T) {
 	p := walkPipeline(t, walkAPI(t, nil))
 	type kept struct {
 		out       *page
 		events    [][]byte
 		keys      [][]byte
+		ids       []string
 		dead      [][]byte
 		reasons   []string
 		published []published
@@ -298,12 +303,13 @@ func TestWalkDecodedStagesOutliveTheWalk(t *testing.T) {
 	for round := range 3 {
 		for v := range 3 {
 			set := dedup.NewSet(dedupBucket)
-			err := p.walk(context.Background(), walkVehicle(v), walkWindow(), walkPos{From: walkWindow()[0].From}, false, func(page []decoded, _ walkPos, _ bool) error {
+			err := p.walk(context.Background(), walkVehicle(v), walkWindow(), walkPos{From: walkWindow()[0].From}, false, round%2 == 1, func(page []decoded, _ walkPos, _ bool) error {
 				out := p.stages.runDecoded(page, p.cfg.Now(), setMarker{set}, owner{})
 				k := kept{out: out, published: append(out.published[:0:0], out.published...)}
 				for _, e := range out.batch.Events {
 					k.events = append(k.events, bytes.Clone(e.Value))
 					k.keys = append(k.keys, bytes.Clone(e.Key))
+					k.ids = append(k.ids, strings.Clone(e.ID))
 				}
 				for _, d := range out.batch.DeadLetters {
 					k.dead = append(k.dead, bytes.Clone(d.Value))
@@ -320,7 +326,7 @@ func TestWalkDecodedStagesOutliveTheWalk(t *testing.T) {
 	var events, dead int
 	for _, k := range all {
 		for i, e := range k.out.batch.Events {
-			if !bytes.Equal(e.Value, k.events[i]) || !bytes.Equal(e.Key, k.keys[i]) {
+			if !bytes.Equal(e.Value, k.events[i]) || !bytes.Equal(e.Key, k.keys[i]) || e.ID != k.ids[i] {
 				t.Fatalf("event %s changed after its walk", e.ID)
 			}
 			events++

@@ -67,7 +67,7 @@ func Decode(raw []byte, l *Location) error {
 // The caller finds the end by other means and calls Decode on the record,
 // for the error that names it.
 func DecodeItem(b []byte, l *Location) (n int, err error) {
-	return decodeItem(b, l, nil)
+	return decodeItem(b, l, nil, nil)
 }
 
 // Values holds the values behind a Location's pointer fields (FleetRef,
@@ -81,16 +81,20 @@ type Values struct{ b boxes }
 // is done with each before it reuses its Values (a backfill page). The
 // allocation was a seventh of the CPU of cutting and decoding a page
 // (catena.BenchmarkScanLocationPage), most of it the collector's.
-func DecodeItemInto(b []byte, l *Location, v *Values) (n int, err error) {
-	return decodeItem(b, l, &v.b)
+//
+// s, if not nil, holds l's strings (see Slab); nil allocates them for the
+// record, as DecodeItem does.
+func DecodeItemInto(b []byte, l *Location, v *Values, s *Slab) (n int, err error) {
+	return decodeItem(b, l, &v.b, s)
 }
 
-func decodeItem(b []byte, l *Location, box *boxes) (n int, err error) {
+func decodeItem(b []byte, l *Location, box *boxes, slab *Slab) (n int, err error) {
 	*l = Location{}
 	var d decoder
 	d.t = std
 	d.data = b
 	d.box = box
+	d.slab = slab
 	err = d.record(l)
 	if e, ok := err.(*Invalid); ok && e.Reason == ReasonDecode {
 		return 0, err
@@ -116,6 +120,7 @@ type decoder struct {
 
 	t      *table // the fields: slots, keys, accessors
 	box    *boxes // where finish puts the pointer fields' values; nil: a new one
+	slab   *Slab  // where finish puts the strings; nil: a new allocation
 	strs   [maxStr]span
 	strSet uint32
 	fs     [maxFloat]float64
@@ -1019,7 +1024,11 @@ func (d *decoder) rawField(dst *json.RawMessage, field string) error {
 func (d *decoder) finish(l *Location) {
 	var all string
 	if a := d.arena(); len(a) > 0 {
-		all = string(a)
+		if d.slab != nil {
+			all = d.slab.str(a)
+		} else {
+			all = string(a)
+		}
 	}
 	t := d.t
 	at := func(off uintptr) unsafe.Pointer { return unsafe.Add(unsafe.Pointer(l), off) }

@@ -84,11 +84,12 @@ func FuzzDecodeItem(f *testing.F) {
 		if fmt.Sprint(ierr) != fmt.Sprint(eerr) || dump(&item) != dump(&exact) || string(item.Raw) != string(b[:n]) {
 			t.Fatalf("DecodeItem of %q: %v, %s\nDecode of its %d bytes: %v, %s", raw, ierr, dump(&item), n, eerr, dump(&exact))
 		}
-		// Into Values used before, by another record: the same record.
+		// Into Values used before, by another record, with the strings
+		// in a Slab the other record's are in: the same record.
 		var into Location
-		vals := new(Values)
-		_, _ = DecodeItemInto([]byte(sample), &into, vals)
-		if n2, err2 := DecodeItemInto(b, &into, vals); n2 != n || fmt.Sprint(err2) != fmt.Sprint(ierr) || dump(&into) != dump(&item) {
+		vals, slab := new(Values), new(Slab)
+		_, _ = DecodeItemInto([]byte(sample), &into, vals, slab)
+		if n2, err2 := DecodeItemInto(b, &into, vals, slab); n2 != n || fmt.Sprint(err2) != fmt.Sprint(ierr) || dump(&into) != dump(&item) {
 			t.Fatalf("DecodeItemInto of %q: %d, %v, %s\nDecodeItem: %d, %v, %s", raw, n2, err2, dump(&into), n, ierr, dump(&item))
 		}
 		if !malformed && n != len(bytes.TrimRight(raw, " \t\r\n")) {

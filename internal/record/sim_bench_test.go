@@ -61,12 +61,14 @@ func simItems(tb testing.TB, n int) [][]byte {
 }
 
 // BenchmarkDecodeSimPage decodes a 1000-record simulator page record by
-// record into reused values, as the backfill does (DecodeItemInto): the
-// decoder's share of the CPU per record in scripts/cpubench.
+// record into reused values, the strings in a slab, as the backfill does
+// (DecodeItemInto): the decoder's share of the CPU per record in
+// scripts/cpubench.
 func BenchmarkDecodeSimPage(b *testing.B) {
 	items := simItems(b, 1000)
 	locs := make([]Location, len(items))
 	vals := make([]Values, len(items))
+	var slab Slab
 	var bytes int
 	for _, it := range items {
 		bytes += len(it)
@@ -75,7 +77,7 @@ func BenchmarkDecodeSimPage(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		for i, it := range items {
-			if _, err := DecodeItemInto(it, &locs[i], &vals[i]); err != nil {
+			if _, err := DecodeItemInto(it, &locs[i], &vals[i], &slab); err != nil {
 				b.Fatal(err)
 			}
 		}

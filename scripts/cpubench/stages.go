@@ -192,6 +192,7 @@ type scanned struct {
 	locs []record.Location
 	raws [][]byte
 	vals []record.Values
+	slab record.Slab // the strings, as a backfill's pageDecoder holds them
 }
 
 func (s *scanned) scan(i int, b []byte) int {
@@ -205,7 +206,7 @@ func (s *scanned) scan(i int, b []byte) int {
 	if i >= len(s.vals) {
 		s.vals = append(s.vals, record.Values{})
 	}
-	n, err := record.DecodeItemInto(b, &s.locs[i], &s.vals[i])
+	n, err := record.DecodeItemInto(b, &s.locs[i], &s.vals[i], &s.slab)
 	if err != nil {
 		panic(err)
 	}
