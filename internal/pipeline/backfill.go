@@ -238,7 +238,8 @@ func (p *Pipeline) backfillVehicle(ctx context.Context, c *committer, view *ledg
 		return nil
 	}
 	// The backfill keeps no string of a record once its page is committed
-	// (its marker ignores vehicles): its pages' strings share blocks.
+	// (its marker ignores vehicles, and the page decoder's reused values
+	// are cleared record by record): its pages' strings share blocks.
 	return p.retryVehicle(ctx, v.ID, func() error { return p.walk(ctx, v.ID, spans, pos, true, true, page) })
 }
 

@@ -75,9 +75,9 @@ func DecodeItem(b []byte, l *Location) (n int, err error) {
 type Values struct{ b boxes }
 
 // DecodeItemInto is DecodeItem with the values behind l's pointer fields
-// put in v instead of a new allocation: l points into v, and they are
-// overwritten when v is used again, so neither l nor its pointer fields
-// may be used after that. It is for a caller that decodes many records and
+// put in v instead of a new allocation: l points into v, and v is cleared
+// and overwritten when it is used again, so neither l nor its pointer
+// fields may be used after that. It is for a caller that decodes many records and
 // is done with each before it reuses its Values (a backfill page). The
 // allocation was a seventh of the CPU of cutting and decoding a page
 // (catena.BenchmarkScanLocationPage), most of it the collector's.
@@ -90,6 +90,12 @@ func DecodeItemInto(b []byte, l *Location, v *Values, s *Slab) (n int, err error
 
 func decodeItem(b []byte, l *Location, box *boxes, slab *Slab) (n int, err error) {
 	*l = Location{}
+	if box != nil {
+		// A string left from the record v held before, in a slot this
+		// one does not fill, would keep that record's slab block alive
+		// as long as v is reused.
+		clear(box.s[:])
+	}
 	var d decoder
 	d.t = std
 	d.data = b

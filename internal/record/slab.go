@@ -7,7 +7,8 @@ import "strings"
 // (DecodeItemInto). A block lives as long as any string in it: a Slab is
 // for records none of whose strings are kept once their batch is done with
 // (a backfill page), since one string kept keeps its whole block (64 KiB)
-// alive. Nothing in a block is written twice, so its strings never change.
+// alive; DecodeItemInto clears the Values it reuses, so they keep none.
+// Nothing in a block is written twice, so its strings never change.
 //
 // The zero Slab is ready to use. A Slab is not safe for concurrent use, and
 // must not be copied once used.

@@ -58,3 +58,30 @@ func TestDecodeItemIntoSlabAllocs(t *testing.T) {
 		t.Fatalf("with a Slab:\n%s\nDecode:\n%s", dump(&l), dump(&want))
 	}
 }
+
+// TestDecodeItemIntoClearsValues: a record decoded into Values that held
+// another record's optional strings leaves none of them there. A string
+// left in a slot the new record does not fill would keep the old record's
+// slab block alive for as long as the Values are reused (a whole walk).
+func TestDecodeItemIntoClearsValues(t *testing.T) {
+	var (
+		l    Location
+		v    Values
+		slab Slab
+	)
+	if _, err := DecodeItemInto([]byte(compactSample()), &l, &v, &slab); err != nil {
+		t.Fatal(err)
+	}
+	if l.FleetRef == nil || l.VehicleID == nil {
+		t.Fatalf("the sample has no optional strings: %s", dump(&l))
+	}
+	bare := `{"id":"b3b9b6fa-100b-4add-b853-ed95c9a4513b","fleet_id":"95e67e61-f9ac-4e95-99d6-101d6a08159f"}`
+	if _, err := DecodeItemInto([]byte(bare), &l, &v, &slab); err != nil {
+		t.Fatal(err)
+	}
+	for j, s := range v.b.s {
+		if s != "" {
+			t.Fatalf("slot %d still holds %q from the record before", j, s)
+		}
+	}
+}
