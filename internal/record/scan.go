@@ -60,47 +60,9 @@ func (s *scanner) peek() byte {
 func (s *scanner) str() (content []byte, raw bool, ok bool) {
 	start := s.pos + 1
 	i := start
-	p := unsafe.Pointer(unsafe.SliceData(s.data))
-	for i < len(s.data) {
-		// Sixteen, then eight bytes at a time while they are plain ASCII:
-		// no quote, backslash, control character or byte >= 0x80. The
-		// words are loaded through p, past the bounds check the loop
-		// condition makes: with the checks of slicing, the loop was twice
-		// the instructions (a sixth of decoding a record).
-		for i+16 <= len(s.data) {
-			m := special(load64(p, i))
-			if m2 := special(load64(p, i+8)); m|m2 == 0 {
-				i += 16
-				continue
-			} else if m == 0 {
-				i, m = i+8, m2
-			}
-			// The lowest flagged byte is a real one: a borrow only
-			// flags bytes above a match.
-			i += bits.TrailingZeros64(m) / 8
-			if s.data[i] == '"' {
-				// Most strings end here: spare the checks below.
-				s.pos = i + 1
-				return s.data[start:i], raw, true
-			}
-			goto slow
-		}
-		for i+8 <= len(s.data) {
-			m := special(load64(p, i))
-			if m == 0 {
-				i += 8
-				continue
-			}
-			i += bits.TrailingZeros64(m) / 8
-			if s.data[i] == '"' {
-				s.pos = i + 1
-				return s.data[start:i], raw, true
-			}
-			break
-		}
-	slow:
-		if i >= len(s.data) {
-			break
+	for {
+		if i = plainRun(s.data, i); i >= len(s.data) {
+			return nil, false, false
 		}
 		c := s.data[i]
 		switch {
@@ -125,14 +87,11 @@ func (s *scanner) str() (content []byte, raw bool, ok bool) {
 			}
 		case c < 0x20:
 			return nil, false, false
-		default:
-			if c >= 0x80 {
-				raw = true
-			}
+		default: // >= 0x80
+			raw = true
 			i++
 		}
 	}
-	return nil, false, false
 }
 
 // plainEnd returns the index of the quote that ends the string whose
@@ -141,6 +100,19 @@ func (s *scanner) str() (content []byte, raw bool, ok bool) {
 // it). It is str's fast path, for the decoder's values: two ints in and
 // one out, where str's slice and flags were a fifth of its instructions.
 func plainEnd(data []byte, i int) int {
+	if i = plainRun(data, i); i < len(data) && data[i] == '"' {
+		return i
+	}
+	return -1
+}
+
+// plainRun returns the index of the first byte from data[i] on that ends a
+// string's plain run: a quote, a backslash, a control character or a byte
+// >= 0x80; len(data) when there is none. It reads sixteen, then eight bytes
+// at a time, through the slice's pointer past the bounds check the loop
+// condition makes: with the checks of slicing, the loop was twice the
+// instructions (a sixth of decoding a record).
+func plainRun(data []byte, i int) int {
 	p := unsafe.Pointer(unsafe.SliceData(data))
 	for i+16 <= len(data) {
 		m := special(load64(p, i))
@@ -150,20 +122,22 @@ func plainEnd(data []byte, i int) int {
 		} else if m == 0 {
 			i, m = i+8, m2
 		}
-		i += bits.TrailingZeros64(m) / 8
-		if data[i] == '"' {
-			return i
+		// The lowest flagged byte is a real one: a borrow only flags
+		// bytes above a match.
+		return i + bits.TrailingZeros64(m)/8
+	}
+	if i+8 <= len(data) {
+		if m := special(load64(p, i)); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
 		}
-		return -1
+		i += 8
 	}
 	for ; i < len(data); i++ {
-		if c := data[i]; c == '"' {
+		if c := data[i]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
 			return i
-		} else if c < 0x20 || c == '\\' || c >= 0x80 {
-			return -1
 		}
 	}
-	return -1
+	return i
 }
 
 // special flags (in the high bit of each byte) the bytes of w, eight bytes
