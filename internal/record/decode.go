@@ -239,8 +239,9 @@ func (d *decoder) record(l *Location) error {
 // fast decodes the value of field i at d.pos when it is one of the usual
 // forms of its kind, and reports whether it did: a plain string (no
 // escapes) for a string or a date-time, a number that scanFloat reads
-// exactly for a number, null for an optional field. It decodes them as
-// field would. When it reports false, d.pos may have moved: the caller
+// exactly for a number, an integer of up to 19 digits for the H3 index, a
+// location as the API writes it (point), null for an optional field. It
+// decodes them as field would. When it reports false, d.pos may have moved: the caller
 // resets it and calls field.
 func (d *decoder) fast(i int, l *Location) bool {
 	if d.pos >= len(d.data) {
