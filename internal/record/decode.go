@@ -775,15 +775,21 @@ func (d *decoder) location(l *Location) error {
 	if coordErr != nil {
 		return coordErr
 	}
+	d.setPoint(l, &coords, n)
+	return nil
+}
+
+// setPoint stores a Point's n coordinates (2 or 3: longitude, latitude,
+// altitude) in l, the altitude through its float slot.
+func (d *decoder) setPoint(l *Location, c *[3]float64, n int) {
 	l.HasPosition = true
-	l.Longitude, l.Latitude = coords[0], coords[1]
+	l.Longitude, l.Latitude = c[0], c[1]
 	if n == 3 {
-		d.fs[d.t.altitude] = coords[2]
+		d.fs[d.t.altitude] = c[2]
 		d.fSet |= 1 << d.t.altitude
 	} else {
 		d.fSet &^= 1 << d.t.altitude
 	}
-	return nil
 }
 
 // point decodes a location as the API writes it, a Point whose
@@ -813,14 +819,7 @@ func (d *decoder) point(l *Location) bool {
 	if n == 3 || n == 0 || d.data[j-1] != ']' || j >= len(d.data) || d.data[j] != '}' {
 		return false
 	}
-	l.HasPosition = true
-	l.Longitude, l.Latitude = c[0], c[1]
-	if n == 2 {
-		d.fs[d.t.altitude] = c[2]
-		d.fSet |= 1 << d.t.altitude
-	} else {
-		d.fSet &^= 1 << d.t.altitude
-	}
+	d.setPoint(l, &c, n+1) // n is the last coordinate's index
 	d.pos = j + 1
 	return true
 }
